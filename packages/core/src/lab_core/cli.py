@@ -1,0 +1,132 @@
+"""The ``lab`` command: ``lab --version``, ``lab plugins``, ``lab run CONFIG`` and what plugins add."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from . import API_VERSION, __version__
+from .errors import LabError
+from .registry import Registry, Status, default_registry
+
+log = logging.getLogger("lab")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    registry = default_registry()
+    parser = make_parser(registry)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except LabError as exc:
+        print(f"lab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def make_parser(registry: Registry) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lab", description="Laboratory data acquisition: read, serve, log, process.")
+    parser.add_argument("--version", action="version", version=f"lab-core {__version__} (plugin API {API_VERSION})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    plugins = sub.add_parser("plugins", help="list installed plugins (name, kind, distribution, version, status)")
+    plugins.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
+    plugins.set_defaults(func=cmd_plugins)
+
+    run = sub.add_parser("run", help="run a collector from a TOML configuration until Ctrl-C")
+    run.add_argument("config", nargs="?", help="configuration file (default: the installed bundle's)")
+    run.add_argument("--duration", type=float, metavar="S", help="stop cleanly after S seconds")
+    run.set_defaults(func=cmd_run)
+
+    try:
+        registry.hook.lab_subcommands(subparsers=sub)
+    except Exception:  # a plugin's broken command must not take `lab` down
+        log.exception("a plugin failed to add its sub-commands")
+    return parser
+
+
+# -- lab plugins ----------------------------------------------------------------
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    infos = registry.load()
+    for kind in ("reader", "writer", "transport", "processor"):
+        registry.components(kind)  # fills PluginInfo.provides
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        return 0
+    rows = [("PLUGIN", "PROVIDES", "DISTRIBUTION", "VERSION", "STATUS")]
+    for info in sorted(infos, key=lambda i: i.name):
+        provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.provides.items()) or "-"
+        dist = f"{info.distribution} (via {info.bundle})" if info.bundle else info.distribution
+        rows.append((info.name, provides, dist, info.version, info.status.value))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for info in infos:
+        if info.status not in (Status.LOADED, Status.FOUND):
+            print(f"\n{info.name} ({info.distribution}) is {info.status.value}: {info.error}")
+    return 0
+
+
+# -- lab run --------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load
+
+    path = args.config or _bundle_config()
+    setup = load(path)
+    collector = setup.collector
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for context in setup.contexts:
+            collector.start(context)
+        deadline = time.monotonic() + args.duration if args.duration else None
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if all(c.state.value == "stopped" for c in collector.contexts()):
+                break  # every context reached its duration
+            stop.wait(0.2)
+        log.info("stopping: flushing writers (up to %.0f s)", collector.flush_timeout_s)
+    finally:
+        left = collector.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _report(collector, left)
+    return 0
+
+
+def _report(collector, left: dict[str, int]) -> None:
+    for name, stats in collector.stats()["writers"].items():
+        log.info("writer %s: %d accepted, %d delivered, %d left, %d dropped, %d set aside",
+                 name, stats["accepted"], stats["delivered"], left.get(name, 0), stats["dropped"], stats["set_aside"])
+
+
+def _bundle_config() -> str:
+    from .bundles import default_config
+
+    path = default_config()
+    if path is None:
+        raise LabError("no configuration given and no installed bundle provides one: lab run CONFIG.toml")
+    return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Build a collector from a TOML configuration; every error names the key that is wrong.
+
+::
+
+    [collector]                 # all optional
+    spool_dir = "var/spool"     # where "disk" spools live (one file per writer)
+    interval_policy = "clamp"   # clamp | ignore | error (interval below a reader's minimum)
+    flush_timeout_s = 10        # how long closing waits for writers
+    disabled_plugins = []       # plugin names to leave out, as LAB_DISABLE_PLUGINS
+
+    [readers.plc]               # a reader instance named "plc"
+    plugin = "modbus"           # which reader plugin (default: the instance name)
+    host = "10.0.0.5"           # everything else: options for the plugin
+
+    [writers.db]
+    plugin = "sqlite"
+    spool = "disk"              # "memory" (default), "disk", or {kind=…, capacity=…, policy=…}
+    path = "var/lab.sqlite"
+
+    [[contexts]]
+    id = 1
+    default_interval_ms = 1000  # also: min_interval_ms, duration_s, writers = ["db"]
+    [[contexts.variables]]
+    id = 1
+    codename = "plc_temperature"
+    reader = "plc"
+    address = "hr:100:float32"
+    type = "float"              # float | int | bool | str
+    interval_ms = 500           # optional
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .collector import Collector, IntervalPolicy
+from .errors import ConfigError, LabError
+from .model import Context, Variable
+from .registry import Registry
+from .spool import make_spool
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+COLLECTOR_KEYS = {"spool_dir", "interval_policy", "flush_timeout_s", "disabled_plugins"}
+CONTEXT_KEYS = {"id", "variables", "min_interval_ms", "default_interval_ms", "duration_s", "writers"}
+VARIABLE_KEYS = {"id", "codename", "reader", "address", "type", "interval_ms"}
+
+
+@attrs.frozen
+class Setup:
+    """What a configuration describes, built and checked, not yet running."""
+
+    collector: Collector
+    contexts: tuple[Context, ...]
+
+
+def read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _table(data: Any, key: str) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{key}: expected a table, got {type(data).__name__} {data!r}")
+    return dict(data)
+
+
+def _no_unknown(data: Mapping[str, Any], allowed: set[str], key: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}: unknown key; allowed keys are {', '.join(sorted(allowed))}")
+
+
+def parse_contexts(raw: Any) -> tuple[Context, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("contexts: expected at least one [[contexts]] table")
+    contexts, ids = [], set()
+    for i, item in enumerate(raw):
+        key = f"contexts[{i}]"
+        item = _table(item, key)
+        _no_unknown(item, CONTEXT_KEYS, key)
+        variables = [_variable(v, f"{key}.variables[{j}]") for j, v in enumerate(item.pop("variables", []))]
+        if not variables:
+            raise ConfigError(f"{key}.variables: a context needs at least one [[contexts.variables]]")
+        try:
+            context = Context(variables=variables, **item)
+        except KeyError as exc:
+            raise ConfigError(f"{key}.{exc.args[0]}: missing") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        if context.id in ids:
+            raise ConfigError(f"{key}.id: context id {context.id} is used twice")
+        ids.add(context.id)
+        contexts.append(context)
+    return tuple(contexts)
+
+
+def _variable(raw: Any, key: str) -> Variable:
+    data = _table(raw, key)
+    _no_unknown(data, VARIABLE_KEYS, key)
+    for required in ("id", "codename", "reader", "address"):
+        if required not in data:
+            raise ConfigError(f"{key}.{required}: missing")
+    if "type" in data:
+        data["value_type"] = data.pop("type")
+    try:
+        return Variable(**data)
+    except (TypeError, ValueError) as exc:
+        field = next((f for f in ("codename", "interval_ms", "value_type", "id", "reader", "address")
+                      if f in str(exc) or f.replace("value_", "") in str(exc)), None)
+        where = f"{key}.{'type' if field == 'value_type' else field}" if field else key
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _plugin_instances(kind: str, raw: Any, registry: Registry, reserved: set[str]) -> dict[str, tuple[Any, dict]]:
+    instances = {}
+    for name, options in _table(raw or {}, f"{kind}s").items():
+        key = f"{kind}s.{name}"
+        options = _table(options, key)
+        extra = {k: options.pop(k) for k in reserved if k in options}
+        plugin = options.pop("plugin", name)
+        try:
+            instances[name] = (registry.make(kind, plugin, **options), extra)
+        except LabError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        except (TypeError, ValueError, OSError) as exc:
+            raise ConfigError(f"{key}: {type(exc).__name__}: {exc}") from None
+    return instances
+
+
+def build(data: Mapping[str, Any], registry: Registry | None = None, base_dir: str | os.PathLike = ".") -> Setup:
+    """Check ``data`` (a parsed configuration) and build its collector and contexts."""
+    data = _table(data, "configuration")
+    _no_unknown(data, {"collector", "readers", "writers", "contexts", "bundle"}, "configuration")
+    settings = _table(data.get("collector", {}), "collector")
+    _no_unknown(settings, COLLECTOR_KEYS, "collector")
+    registry = registry or Registry(disabled=settings.get("disabled_plugins", ()))
+    contexts = parse_contexts(data.get("contexts"))
+    readers = {n: r for n, (r, _) in _plugin_instances("reader", data.get("readers"), registry, set()).items()}
+    writers = _plugin_instances("writer", data.get("writers"), registry, {"spool"})
+    if not readers:
+        raise ConfigError("readers: at least one [readers.NAME] table is needed")
+    if not writers:
+        raise ConfigError("writers: at least one [writers.NAME] table is needed")
+    _check_references(contexts, readers, writers)
+    spool_dir = Path(base_dir) / settings.get("spool_dir", "var/spool")
+    spools = {}
+    for name, (_, extra) in writers.items():
+        try:
+            spools[name] = make_spool(extra.get("spool"), spool_dir, name)
+        except (TypeError, ValueError, RuntimeError, OSError) as exc:
+            raise ConfigError(f"writers.{name}.spool: {exc}") from None
+    try:
+        collector = Collector(
+            readers, {n: w for n, (w, _) in writers.items()}, spools=spools, registry=registry,
+            interval_policy=IntervalPolicy(settings.get("interval_policy", "clamp")),
+            flush_timeout_s=float(settings.get("flush_timeout_s", 10.0)))
+    except ValueError as exc:
+        raise ConfigError(f"collector: {exc}") from None
+    return Setup(collector, contexts)
+
+
+def _check_references(contexts, readers, writers) -> None:
+    for i, context in enumerate(contexts):
+        for name in context.writers or ():
+            if name not in writers:
+                raise ConfigError(f"contexts[{i}].writers: no writer named {name!r}; "
+                                  f"writers are {', '.join(writers)}")
+        for j, variable in enumerate(context.variables):
+            key = f"contexts[{i}].variables[{j}]"
+            reader = readers.get(variable.reader)
+            if reader is None:
+                raise ConfigError(f"{key}.reader: no reader named {variable.reader!r}; "
+                                  f"readers are {', '.join(readers)}")
+            try:
+                reader.check_address(variable)
+            except ValueError as exc:
+                raise ConfigError(f"{key}.address: {exc}") from None
+
+
+def load(path: str | os.PathLike, registry: Registry | None = None) -> Setup:
+    """Read and build the configuration file at ``path`` (relative paths in it are the caller's)."""
+    try:
+        return build(read_toml(path), registry)
+    except ConfigError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {exc}") from None

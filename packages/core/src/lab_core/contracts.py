@@ -1,0 +1,122 @@
+"""What a plugin implements: readers, writers, transports and processors.
+
+A plugin class is handed its options from the configuration as keyword
+arguments. Heavy dependencies (pymodbus, pymysql, dask…) are imported in
+``__init__``/``open`` or in the class's own module, never in the plugin module,
+so that discovering and listing plugins stays fast.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from .model import Sample, Variable
+
+
+class Reader(abc.ABC):
+    """Reads a batch of variables and returns one sample per variable.
+
+    A variable that cannot be read gives a sample with ``error`` set; ``read``
+    raises only when the whole device is unusable (the collector then records
+    an error sample for every variable and retries on the next due instant).
+    """
+
+    #: The shortest interval (ms) at which this reader may be asked to read.
+    min_interval_ms: float = 0.0
+
+    def check_address(self, variable: Variable) -> None:  # noqa: B027 - optional hook
+        """Raise ``ValueError`` naming ``variable`` if its address cannot be read.
+
+        Called when a configuration is loaded and when a context starts, so a typo
+        is a start-up error rather than an error sample every interval.
+        """
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect; called once in the reader's worker before the first read."""
+
+    @abc.abstractmethod
+    def read(self, variables: Sequence[Variable]) -> list[Sample]:
+        """Read ``variables`` now; return one ``Sample`` per variable, in the same order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the device; called once, also after a failed ``open``."""
+
+
+class Writer(abc.ABC):
+    """Hands batches of samples off to a store (a file, a database, a socket…).
+
+    ``write(batch)`` either hands off the *whole* batch or raises. Raise
+    ``lab_core.RejectedSamples`` for samples that can never be accepted; any
+    other exception means "try again later" and the same batch comes back.
+    """
+
+    #: Largest batch the delivery worker hands to ``write`` at once.
+    max_batch: int = 5000
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Prepare (connect, create files); called in the writer's delivery worker."""
+
+    @abc.abstractmethod
+    def write(self, batch: Sequence[Sample]) -> None:
+        """Hand ``batch`` off, all of it, or raise."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and release; called once."""
+
+
+Handler = Callable[[bytes, Any], "bytes | None"]
+
+
+class Transport(abc.ABC):
+    """Carries request bytes to a handler and its reply bytes back (UDP, TCP…).
+
+    ``handler(request, peer)`` is pure protocol code; it returns the reply or None.
+    """
+
+    def __init__(self, handler: Handler, host: str = "0.0.0.0", port: int = 0, **options: Any):
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.options = options
+
+    @property
+    @abc.abstractmethod
+    def address(self) -> tuple[str, int]:
+        """The (host, port) actually bound; valid after ``start``."""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Bind and serve in the background; a busy port raises ``OSError`` at once."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop serving and free the port before returning."""
+
+
+class Processor(abc.ABC):
+    """A processing step run on data (dahu's plugin life cycle).
+
+    ``setup`` → ``process`` → ``teardown`` (always), ``abort`` may come at any time.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self.input: dict[str, Any] = {}
+        self.output: dict[str, Any] = {}
+
+    def setup(self, kwargs: dict[str, Any] | None = None) -> None:
+        if kwargs:
+            self.input.update(kwargs)
+
+    @abc.abstractmethod
+    def process(self) -> None:
+        """Compute ``self.output`` from ``self.input``."""
+
+    def teardown(self) -> None:  # noqa: B027 - optional hook
+        """Release resources; always called, even after a failure."""
+
+    def abort(self) -> None:  # noqa: B027 - optional hook
+        """Ask a running ``process`` to stop early."""

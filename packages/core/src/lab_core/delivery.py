@@ -1,0 +1,152 @@
+"""One delivery worker per writer: takes batches from the writer's spool and hands them off.
+
+A slow or dead writer only ever delays its own spool. Failures are retried
+with capped exponential backoff (never a busy loop); samples the writer
+rejects for good are set aside so they cannot block the ones behind them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import attrs
+
+from .contracts import Writer
+from .errors import RejectedSamples
+from .spool import Entry, Spool
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define
+class Backoff:
+    """Capped exponential backoff: ``initial``, ×``factor`` per failure, at most ``cap`` seconds."""
+
+    initial: float = 0.2
+    cap: float = 30.0
+    factor: float = 2.0
+    current: float = 0.0
+
+    def next(self) -> float:
+        self.current = self.initial if not self.current else min(self.current * self.factor, self.cap)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+@attrs.define
+class DeliveryStats:
+    batches: int = 0
+    failures: int = 0
+    last_error: str = ""
+    open: bool = False
+
+
+class Delivery:
+    """Moves samples from ``spool`` to ``writer`` in a thread of its own."""
+
+    def __init__(self, name: str, writer: Writer, spool: Spool, backoff: Backoff | None = None):
+        self.name, self.writer, self.spool = name, writer, spool
+        self.backoff = backoff or Backoff()
+        self.stats = DeliveryStats()
+        self._stop = threading.Event()
+        self._drain_until = float("inf")  # monotonic deadline for the final flush on stop
+        self._thread = threading.Thread(target=self._run, name=f"lab-writer-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._should_exit():
+                if not self.stats.open:
+                    self._open()
+                    continue
+                entries = self.spool.take(self.writer.max_batch, timeout=0.2)
+                if entries:
+                    self._deliver(entries)
+        finally:
+            self._close()
+
+    def _should_exit(self) -> bool:
+        if not self._stop.is_set():
+            return False
+        return not len(self.spool) or not self.stats.open or time.monotonic() >= self._drain_until
+
+    def _open(self) -> None:
+        try:
+            self.writer.open()
+        except Exception as exc:
+            self._failed("open", exc)
+        else:
+            self.stats.open = True
+            self.backoff.reset()
+
+    def _deliver(self, entries: list[Entry]) -> None:
+        try:
+            self.writer.write([sample for _, sample in entries])
+        except RejectedSamples as rejected:
+            self._set_aside(entries, rejected)
+        except Exception as exc:
+            self._failed("write", exc)
+        else:
+            self.spool.ack(entries)
+            self.stats.batches += 1
+            self.backoff.reset()
+
+    def _set_aside(self, entries: list[Entry], rejected: RejectedSamples) -> None:
+        ids = {id(s) for s in rejected.samples}
+        refused = [e for e in entries if id(e[1]) in ids or e[1] in rejected.samples]
+        if not refused:  # the writer named samples it was not given: treat as a failure
+            self._failed("write", rejected)
+            return
+        log.error("writer %s set aside %d sample(s): %s (e.g. %r)",
+                  self.name, len(refused), rejected.reason, refused[0][1])
+        self.spool.set_aside(refused, rejected.reason)
+
+    def _failed(self, step: str, exc: Exception) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        delay = self.backoff.next()
+        # Log the first failure and then only as the backoff grows, not every retry.
+        level = logging.WARNING if delay < self.backoff.cap or self.stats.failures % 10 == 1 else logging.DEBUG
+        log.log(level, "writer %s: %s failed (%s); %d pending, retrying in %.1f s",
+                self.name, step, self.stats.last_error, len(self.spool), delay)
+        self._stop.wait(delay if not self._stop.is_set() else min(delay, self._time_left()))
+
+    def _time_left(self) -> float:
+        return max(0.0, self._drain_until - time.monotonic())
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until the writer took everything spooled so far (True), or ``timeout`` s (False)."""
+        return self.spool.wait_empty(timeout)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Deliver what it can within ``timeout`` s, close the writer; return how many are left."""
+        self.request_stop(timeout)
+        return self.join()
+
+    def request_stop(self, timeout: float) -> None:
+        """Start the final flush (at most ``timeout`` s) without waiting for it."""
+        self._drain_until = time.monotonic() + timeout
+        self._stop.set()
+
+    def join(self) -> int:
+        """Wait for the worker to end; return how many samples it could not deliver."""
+        self._thread.join(self._time_left() + 5.0)
+        left = len(self.spool)
+        if left:
+            log.warning("writer %s stopped with %d sample(s) not delivered (%s)", self.name, left,
+                        "kept in the disk spool" if hasattr(self.spool, "path") else "lost with the memory spool")
+        return left
+
+    def _close(self) -> None:
+        if self.stats.open:
+            try:
+                self.writer.close()
+            except Exception:
+                log.exception("writer %s failed to close", self.name)
+            self.stats.open = False

@@ -1,0 +1,18 @@
+"""lab-core's own plugin: the embedded defaults, registered like any third party's."""
+
+from . import hookimpl
+
+
+@hookimpl
+def lab_readers():
+    return {"demo": "lab_core.readers.demo:DemoReader"}
+
+
+@hookimpl
+def lab_writers():
+    return {
+        "csv": "lab_core.writers.csv:CsvWriter",
+        "sqlite": "lab_core.writers.sqlite:SqliteWriter",
+        "console": "lab_core.writers.console:ConsoleWriter",
+        "null": "lab_core.writers.console:NullWriter",
+    }

@@ -1,0 +1,302 @@
+"""Find plugins through the ``lab`` entry points, load them with care, make instances by name.
+
+Discovery reads distribution metadata only (nothing is imported), so that
+``Registry.plugins()`` is fast and a broken plugin cannot break listing. A plugin
+is imported on first need, after two checks made on metadata alone: is it
+disabled, and does its ``lab-core`` requirement admit this core's API version?
+A plugin that fails either check, or fails to import, is reported with the
+reason and skipped; every other plugin keeps working.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import pluggy
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
+
+from . import hookspecs
+from .errors import IncompatiblePlugin, PluginConflict, PluginError, UnknownPlugin
+
+if sys.version_info >= (3, 12):
+    from importlib import metadata as importlib_metadata
+else:  # the backport: the same, faster API on every supported Python
+    import importlib_metadata
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "lab"
+CORE_DISTRIBUTION = "lab-core"
+#: Comma-separated plugin names to leave out, honoured before any import
+#: (like pytest's ``-p no:NAME``). ``Registry(disabled=…)`` adds more.
+DISABLE_ENV = "LAB_DISABLE_PLUGINS"
+KINDS = ("reader", "writer", "transport", "processor")
+
+
+class Status(str, enum.Enum):
+    FOUND = "found"  # discovered, not imported yet
+    LOADED = "loaded"
+    DISABLED = "disabled"
+    INCOMPATIBLE = "incompatible"
+    FAILED = "failed"  # import error
+
+
+@attrs.define
+class PluginInfo:
+    """One distribution's plugin, as read from its metadata (and, once loaded, what it gave)."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    requires_core: str = ""
+    status: Status = Status.FOUND
+    error: str = ""
+    provides: dict[str, list[str]] = attrs.field(factory=dict)
+    #: which bundle distribution pins this plugin's distribution, if any
+    bundle: str = ""
+    entry_point: Any = attrs.field(default=None, repr=False, eq=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self, filter=lambda a, _: a.name != "entry_point")
+        data["status"] = self.status.value
+        return data
+
+
+@attrs.frozen
+class Component:
+    kind: str
+    name: str
+    plugin: PluginInfo = attrs.field(eq=False)
+    target: Any = attrs.field(eq=False)  # a class or "module:Class"
+
+
+def core_version() -> Version:
+    from . import __version__
+
+    return Version(__version__)
+
+
+def disabled_from_env() -> set[str]:
+    return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+
+
+def _core_requirement(dist: importlib_metadata.Distribution) -> str:
+    for line in dist.requires or ():
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.name.lower().replace("_", "-") == CORE_DISTRIBUTION and not req.marker:
+            return str(req.specifier)
+    return ""
+
+
+def resolve(target: Any) -> Any:
+    """Import a ``"module:attribute"`` reference; anything else is returned as is."""
+    if not isinstance(target, str):
+        return target
+    module_name, _, attribute = target.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in filter(None, attribute.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+class Registry:
+    """The plugins installed in this environment and the components they provide."""
+
+    def __init__(self, disabled: Iterable[str] = (), entry_points: Iterable[Any] | None = None):
+        self.disabled = set(disabled) | disabled_from_env()
+        self._entry_points = entry_points  # for tests; None means the installed ones
+        self._plugins: dict[str, PluginInfo] | None = None
+        self._components: dict[str, dict[str, list[Component]]] | None = None
+        self.manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.manager.add_hookspecs(hookspecs)
+
+    # -- discovery: metadata only --------------------------------------------
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every plugin installed, from metadata; imports nothing."""
+        if self._plugins is None:
+            self._plugins = {}
+            eps = self._entry_points
+            if eps is None:
+                eps = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
+            for ep in eps:
+                info = self._describe(ep)
+                if info.name in self._plugins:
+                    other = self._plugins[info.name]
+                    info.status = Status.FAILED
+                    info.error = (
+                        f"plugin name {info.name!r} is also used by {other.distribution} "
+                        f"{other.version}; uninstall one of them or disable one with {DISABLE_ENV}"
+                    )
+                    self._plugins[f"{info.name}@{info.distribution}"] = info
+                    continue
+                self._plugins[info.name] = info
+        return list(self._plugins.values())
+
+    def _describe(self, ep: Any) -> PluginInfo:
+        dist = ep.dist
+        info = PluginInfo(
+            name=ep.name,
+            module=ep.value,
+            distribution=dist.metadata["Name"] if dist else "?",
+            version=dist.version if dist else "?",
+            requires_core=_core_requirement(dist) if dist else "",
+            entry_point=ep,
+        )
+        if ep.name in self.disabled:
+            info.status, info.error = Status.DISABLED, f"disabled (by {DISABLE_ENV} or configuration)"
+        elif info.requires_core and not _admits(info.requires_core, core_version()):
+            info.status = Status.INCOMPATIBLE
+            info.error = (
+                f"{info.distribution} {info.version} needs lab-core {info.requires_core}, "
+                f"but this is lab-core {core_version()}; install a version of "
+                f"{info.distribution} made for lab-core {core_version().major}.x "
+                f"(versions that fit: {info.requires_core})"
+            )
+        return info
+
+    # -- loading ----------------------------------------------------------------
+
+    def load(self) -> list[PluginInfo]:
+        """Import every enabled, compatible plugin module; report (never raise) failures."""
+        for info in self.plugins():
+            if info.status is Status.FOUND:
+                self._load(info)
+        return self.plugins()
+
+    def _load(self, info: PluginInfo) -> None:
+        try:
+            module = info.entry_point.load()
+            self.manager.register(module, name=info.name)
+        except Exception as exc:  # a broken third-party plugin must not break the rest
+            info.status, info.error = Status.FAILED, f"{type(exc).__name__}: {exc}"
+            log.warning("plugin %s (%s) failed to load: %s", info.name, info.distribution, info.error)
+            return
+        info.status = Status.LOADED
+
+    def register(self, module: Any, name: str, distribution: str = "(in process)") -> PluginInfo:
+        """Register a plugin object directly (scripts, tests) beside the installed ones."""
+        self.plugins()
+        info = PluginInfo(name=name, module=repr(module), distribution=distribution, version="")
+        self.manager.register(module, name=name)
+        info.status = Status.LOADED
+        self._plugins[name] = info
+        self._components = None
+        return info
+
+    # -- components ---------------------------------------------------------------
+
+    def components(self, kind: str) -> dict[str, list[Component]]:
+        """``{name: [Component, …]}`` for ``kind``; more than one entry is a conflict."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown plugin kind {kind!r}; kinds are {', '.join(KINDS)}")
+        if self._components is None:
+            self.load()
+            self._components = {k: self._collect(k) for k in KINDS}
+        return self._components[kind]
+
+    def _collect(self, kind: str) -> dict[str, list[Component]]:
+        found: dict[str, list[Component]] = {}
+        hook = getattr(self.manager.hook, f"lab_{kind}s")
+        for impl in hook.get_hookimpls():
+            info = self._plugins.get(impl.plugin_name)
+            try:
+                provided = impl.function() or {}
+            except Exception as exc:
+                info.status, info.error = Status.FAILED, f"lab_{kind}s hook raised {exc!r}"
+                log.warning("plugin %s: %s", info.name, info.error)
+                continue
+            for name, target in provided.items():
+                key = name.lower() if kind == "processor" else name
+                found.setdefault(key, []).append(Component(kind, name, info, target))
+                info.provides.setdefault(kind, []).append(name)
+        return found
+
+    def component(self, kind: str, name: str) -> Component:
+        candidates = self.components(kind).get(name.lower() if kind == "processor" else name)
+        if not candidates:
+            self._explain_missing(kind, name)
+        if len(candidates) > 1:
+            who = " and ".join(f"{c.plugin.distribution} {c.plugin.version}" for c in candidates)
+            raise PluginConflict(
+                f"{kind} {name!r} is provided by both {who}; uninstall one, or disable one "
+                f"plugin with {DISABLE_ENV}=<plugin name>"
+            )
+        return candidates[0]
+
+    def _explain_missing(self, kind: str, name: str) -> None:
+        known = ", ".join(sorted(self.components(kind))) or "none"
+        broken = [p for p in self.plugins() if p.status not in (Status.LOADED, Status.FOUND)]
+        hint = "".join(f"\n  plugin {p.name} ({p.distribution}): {p.error}" for p in broken)
+        if any(p.status is Status.INCOMPATIBLE for p in broken if p.name == name):
+            raise IncompatiblePlugin(f"no {kind} named {name!r}: {hint.strip()}")
+        raise UnknownPlugin(
+            f"no {kind} named {name!r}; installed {kind}s: {known}."
+            + (f" Plugins not available:{hint}" if broken else "")
+            + f" Is the distribution that provides {name!r} installed (`lab plugins` lists them)?"
+        )
+
+    def get_class(self, kind: str, name: str) -> type:
+        component = self.component(kind, name)
+        try:
+            return resolve(component.target)
+        except Exception as exc:
+            raise PluginError(
+                f"{kind} {name!r} from {component.plugin.distribution} failed to import "
+                f"{component.target!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def make(self, kind: str, name: str, /, **options: Any) -> Any:
+        cls = self.get_class(kind, name)
+        try:
+            return cls(**options)
+        except TypeError as exc:
+            raise PluginError(f"{kind} {name!r}: bad options {sorted(options)}: {exc}") from exc
+
+    def reader(self, name: str, /, **options: Any) -> Any:
+        return self.make("reader", name, **options)
+
+    def writer(self, name: str, /, **options: Any) -> Any:
+        return self.make("writer", name, **options)
+
+    def transport(self, name: str, /, *args: Any, **options: Any) -> Any:
+        return self.get_class("transport", name)(*args, **options)
+
+    def processor(self, name: str, /, **options: Any) -> Any:
+        return self.make("processor", name, **options)
+
+    @property
+    def hook(self) -> Any:
+        """Call the collector events etc. on every loaded plugin: ``registry.hook.lab_after_start(...)``."""
+        if self._components is None:
+            self.load()
+        return self.manager.hook
+
+
+def _admits(specifier: str, version: Version) -> bool:
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet(specifier).contains(version, prereleases=True)
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry of installed plugins (made on first use)."""
+    global _default
+    if _default is None:
+        _default = Registry()
+    return _default

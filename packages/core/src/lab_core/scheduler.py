@@ -1,0 +1,233 @@
+"""One worker thread per reader instance, reading on a drift-free schedule.
+
+Each worker keeps one *timer* per interval. A timer's due instants are
+``origin + k·interval`` on the monotonic clock (never "now + interval", which
+drifts). Contexts asking for the same interval on the same reader share the
+timer, so a variable they share is read once per instant; contexts with other
+intervals add their own instants, and the worker reads at the *union* of the
+instants, each variable once per instant (not at the gcd of the intervals,
+which would read more often than anyone asked). Reads are spaced at least the
+reader's minimum interval apart. Instants missed because a read ran long are
+skipped and counted, never bunched up.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import attrs
+
+from .contracts import Reader
+from .model import VALUE_TYPES, Sample, Variable
+
+log = logging.getLogger(__name__)
+
+#: ``deliver(samples, writers_by_codename)`` — hands a read's samples on.
+Deliver = Callable[[list[Sample], dict[str, frozenset[str]]], None]
+
+
+@attrs.define(eq=False)
+class Timer:
+    interval: float  # seconds
+    origin: float  # monotonic
+    k: int = 0
+    #: context id -> (variables, writer names)
+    plans: dict[int, tuple[tuple[Variable, ...], frozenset[str]]] = attrs.field(factory=dict)
+
+    @property
+    def due(self) -> float:
+        return self.origin + self.k * self.interval
+
+    def advance(self, now: float) -> int:
+        """Move to the first instant after ``now``; return how many instants were skipped."""
+        nxt = max(self.k + 1, math.floor((now - self.origin) / self.interval) + 1)
+        skipped = nxt - self.k - 1
+        self.k = nxt
+        return skipped
+
+
+@attrs.define
+class ReaderStats:
+    reads: int = 0
+    samples: int = 0
+    errors: int = 0  # error samples produced
+    failures: int = 0  # reads or opens that raised
+    skipped: int = 0  # due instants missed because the reader was busy
+    last_error: str = ""
+    #: lateness of each read's start after its due instant, seconds (the most recent ones)
+    lateness: collections.deque = attrs.field(factory=lambda: collections.deque(maxlen=200_000))
+
+
+class ReaderWorker:
+    """Reads one reader instance on the union of its timers' instants, in its own thread."""
+
+    def __init__(self, name: str, reader: Reader, deliver: Deliver, min_interval_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.name, self.reader, self.deliver = name, reader, deliver
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self.stats = ReaderStats()
+        self._timers: dict[float, Timer] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = False
+        self._open = False
+        self._last_read = -math.inf
+        self._thread = threading.Thread(target=self._run, name=f"lab-reader-{name}", daemon=True)
+
+    # -- plan changes (any thread) --------------------------------------------
+
+    def add(self, context_id: int, by_interval: dict[float, Sequence[Variable]], writers: Iterable[str]) -> None:
+        """Read ``by_interval`` (seconds -> variables) for ``context_id`` from now on."""
+        writers = frozenset(writers)
+        now = self.clock()
+        with self._lock:
+            for interval, variables in by_interval.items():
+                timer = self._timers.get(interval)
+                if timer is None:  # a new grid starts now: first read at once
+                    timer = self._timers[interval] = Timer(interval, origin=now)
+                timer.plans[context_id] = (tuple(variables), writers)
+        self._wake.set()
+
+    def remove(self, context_id: int) -> None:
+        with self._lock:
+            for interval, timer in list(self._timers.items()):
+                timer.plans.pop(context_id, None)
+                if not timer.plans:
+                    del self._timers[interval]
+        self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._timers
+
+    # -- life cycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("reader %s is still busy in read(); leaving its thread behind", self.name)
+
+    # -- the loop -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop:
+                due = self._next_due()
+                if due is None:
+                    self._wake.wait()
+                    self._wake.clear()
+                    continue
+                due = max(due, self._last_read + self.min_interval_s)
+                delay = due - self.clock()
+                if delay > 0:
+                    if self._wake.wait(delay):
+                        self._wake.clear()
+                        continue  # the plan changed: look again
+                self._read_due(due)
+        finally:
+            self._close_reader()
+
+    def _next_due(self) -> float | None:
+        with self._lock:
+            return min((t.due for t in self._timers.values()), default=None)
+
+    def _read_due(self, target: float) -> None:
+        now = self.clock()
+        with self._lock:
+            due_timers = [t for t in self._timers.values() if t.due <= now]
+            if not due_timers:
+                return
+            variables, writers = self._merge(due_timers)
+            for timer in due_timers:
+                self.stats.skipped += timer.advance(now)
+        self.stats.lateness.append(now - target)
+        self._last_read = now
+        samples = self._read(variables)
+        self.deliver(samples, writers)
+
+    @staticmethod
+    def _merge(timers: list[Timer]) -> tuple[list[Variable], dict[str, frozenset[str]]]:
+        """Each variable once, with the union of the writers of every context that wants it now."""
+        variables: dict[str, Variable] = {}
+        writers: dict[str, frozenset[str]] = {}
+        for timer in timers:
+            for plan_variables, plan_writers in timer.plans.values():
+                for variable in plan_variables:
+                    variables.setdefault(variable.codename, variable)
+                    writers[variable.codename] = writers.get(variable.codename, frozenset()) | plan_writers
+        return list(variables.values()), writers
+
+    def _read(self, variables: list[Variable]) -> list[Sample]:
+        self.stats.reads += 1
+        try:
+            if not self._open:
+                self.reader.open()
+                self._open = True
+            samples = self.reader.read(variables)
+            samples = _checked(samples, variables)
+        except Exception as exc:
+            samples = self._failed(variables, exc)
+        self.stats.samples += len(samples)
+        self.stats.errors += sum(1 for s in samples if s.error is not None)
+        return samples
+
+    def _failed(self, variables: list[Variable], exc: Exception) -> list[Sample]:
+        self.stats.failures += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        if self.stats.failures == 1 or self.stats.failures % 100 == 0:
+            log.warning("reader %s failed (%d time(s)): %s", self.name, self.stats.failures, self.stats.last_error)
+        self._close_reader()  # reopened before the next read
+        at = time.time()
+        return [Sample.failed(v.codename, exc, at) for v in variables]
+
+    def _close_reader(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                self.reader.close()
+            except Exception:
+                log.exception("reader %s failed to close", self.name)
+
+
+def _checked(samples: object, variables: list[Variable]) -> list[Sample]:
+    """The reader's answer, one sample per variable, coerced to each variable's type."""
+    if not isinstance(samples, list) or len(samples) != len(variables):
+        got = f"{len(samples)} samples" if isinstance(samples, list) else repr(type(samples))
+        raise TypeError(f"read() must return a list of one Sample per variable ({len(variables)}), got {got}")
+    result = []
+    for variable, sample in zip(variables, samples):
+        if not isinstance(sample, Sample) or sample.codename != variable.codename:
+            raise TypeError(f"read() returned {sample!r} where a Sample for {variable.codename!r} was due")
+        result.append(_coerce(variable, sample))
+    return result
+
+
+def _coerce(variable: Variable, sample: Sample) -> Sample:
+    kind = VALUE_TYPES[variable.value_type]
+    value = sample.value
+    if sample.error is not None or value is None or type(value) is kind:
+        return sample
+    try:
+        if kind is bool and not isinstance(value, (bool, int)):
+            raise TypeError(f"{value!r} is not a boolean")
+        return Sample(sample.codename, sample.time, kind(value))
+    except (TypeError, ValueError) as exc:
+        return Sample.failed(sample.codename, f"cannot make {value!r} a {variable.value_type}: {exc}", sample.time)
+
+
+_ids = itertools.count()
+__all__ = ["ReaderWorker", "ReaderStats", "Timer"]

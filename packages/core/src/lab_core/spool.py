@@ -1,0 +1,332 @@
+"""Spools: where samples wait between the readers and one writer.
+
+The promise (PyExpLabSys's ContinuousLogger, kept for real): a sample leaves
+the spool only when its writer took it. A sample counts as **accepted** once
+``Spool.put`` has returned:
+
+* ``MemorySpool`` — held in this process's memory. Bounded; when full, the
+  policy says which sample is dropped (``drop_oldest``, the default, keeps the
+  newest data flowing; ``drop_newest`` refuses the new sample). Drops are
+  counted in ``stats().dropped`` and logged. A crash loses what is held.
+* ``DiskSpool`` — an SQLite file in WAL mode. ``put`` returns after the
+  transaction committed, so an accepted sample survives ``kill -9`` of the
+  process (and, with ``synchronous="full"``, the default, a power cut). Not
+  bounded unless ``capacity`` is given. One process at a time owns a spool file.
+
+Samples a writer can never accept are *set aside*: removed from the queue,
+counted, logged and kept (``rejected()``), so they never block the ones behind.
+"""
+
+from __future__ import annotations
+
+import abc
+import collections
+import fcntl
+import json
+import logging
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import attrs
+
+from .model import Sample
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("drop_oldest", "drop_newest")
+
+
+@attrs.define
+class SpoolStats:
+    pending: int = 0  # held now
+    accepted: int = 0  # put() since open
+    delivered: int = 0  # taken by the writer since open
+    dropped: int = 0  # lost to the capacity policy
+    set_aside: int = 0  # rejected by the writer, kept aside
+
+
+#: One spooled sample with its sequence number (the order it was accepted in).
+Entry = tuple[int, Sample]
+
+
+class Spool(abc.ABC):
+    """A FIFO of samples for one writer. Safe for many producers and one consumer."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._stats = SpoolStats()
+
+    @abc.abstractmethod
+    def put(self, samples: Sequence[Sample]) -> None:
+        """Accept ``samples``: when this returns they are the spool's to keep."""
+
+    @abc.abstractmethod
+    def peek(self, limit: int) -> list[Entry]:
+        """The oldest ``limit`` entries, left in place."""
+
+    @abc.abstractmethod
+    def ack(self, entries: Iterable[Entry]) -> None:
+        """Remove ``entries``: their writer took them."""
+
+    @abc.abstractmethod
+    def set_aside(self, entries: Iterable[Entry], reason: str) -> None:
+        """Move ``entries`` out of the queue into the rejected store, with ``reason``."""
+
+    @abc.abstractmethod
+    def rejected(self) -> list[tuple[Sample, str]]:
+        """The samples set aside, with the reason each was refused."""
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    def take(self, limit: int, timeout: float) -> list[Entry]:
+        """Wait up to ``timeout`` s for samples, then ``peek(limit)``."""
+        with self._cond:
+            if not len(self):
+                self._cond.wait(timeout)
+        return self.peek(limit)
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Block until every sample has been taken by the writer, or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+    def stats(self) -> SpoolStats:
+        with self._cond:
+            return attrs.evolve(self._stats, pending=len(self))
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release resources; what is still held stays held (on disk) or is reported."""
+
+    def _accepted(self, count: int) -> None:
+        self._stats.accepted += count
+        self._cond.notify_all()
+
+
+class MemorySpool(Spool):
+    """A bounded in-memory FIFO (see the module docstring for the policy when full)."""
+
+    def __init__(self, capacity: int = 1_000_000, policy: str = "drop_oldest", keep_rejected: int = 10_000):
+        super().__init__()
+        if policy not in POLICIES:
+            raise ValueError(f"spool policy {policy!r} is unknown; use one of {', '.join(POLICIES)}")
+        if capacity < 1:
+            raise ValueError(f"spool capacity must be at least 1, got {capacity}")
+        self.capacity, self.policy = capacity, policy
+        self._queue: collections.deque[Entry] = collections.deque()
+        self._rejected: collections.deque[tuple[Sample, str]] = collections.deque(maxlen=keep_rejected)
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def put(self, samples: Sequence[Sample]) -> None:
+        with self._cond:
+            room = self.capacity - len(self._queue)
+            if len(samples) > room:
+                self._make_room(len(samples) - room)
+                if self.policy == "drop_newest":
+                    samples = samples[: max(room, 0)]
+            for sample in samples:
+                self._seq += 1
+                self._queue.append((self._seq, sample))
+            self._accepted(len(samples))
+
+    def _make_room(self, excess: int) -> None:
+        self._stats.dropped += excess
+        log.warning("memory spool full (%d samples): %s %d sample(s)", self.capacity, self.policy, excess)
+        if self.policy == "drop_oldest":
+            for _ in range(min(excess, len(self._queue))):
+                self._queue.popleft()
+
+    def peek(self, limit: int) -> list[Entry]:
+        with self._cond:
+            return [self._queue[i] for i in range(min(limit, len(self._queue)))]
+
+    def _remove(self, entries: Iterable[Entry]) -> int:
+        seqs = {seq for seq, _ in entries}
+        removed = 0
+        while self._queue and self._queue[0][0] in seqs:
+            self._queue.popleft()
+            removed += 1
+        if removed < len(seqs):  # rare: entries not at the head (some were set aside)
+            kept = [e for e in self._queue if e[0] not in seqs]
+            removed += len(self._queue) - len(kept)
+            self._queue = collections.deque(kept)
+        self._cond.notify_all()
+        return removed
+
+    def ack(self, entries: Iterable[Entry]) -> None:
+        with self._cond:
+            self._stats.delivered += self._remove(entries)
+
+    def set_aside(self, entries: Iterable[Entry], reason: str) -> None:
+        entries = list(entries)
+        with self._cond:
+            self._stats.set_aside += self._remove(entries)
+            self._rejected.extend((sample, reason) for _, sample in entries)
+
+    def rejected(self) -> list[tuple[Sample, str]]:
+        with self._cond:
+            return list(self._rejected)
+
+
+def _encode_value(value: object) -> str:
+    # JSON keeps bool/int/float/str apart; NaN/Infinity are allowed on this private format.
+    return json.dumps(value, allow_nan=True)
+
+
+class DiskSpool(Spool):
+    """A crash-safe FIFO in an SQLite file (see the module docstring for the guarantees)."""
+
+    SCHEMA = """
+        CREATE TABLE IF NOT EXISTS pending (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            codename TEXT NOT NULL, time REAL NOT NULL, value TEXT, error TEXT);
+        CREATE TABLE IF NOT EXISTS rejected (
+            seq INTEGER PRIMARY KEY, codename TEXT NOT NULL, time REAL NOT NULL,
+            value TEXT, error TEXT, reason TEXT NOT NULL, rejected_at REAL NOT NULL);
+    """
+
+    def __init__(self, path: str | os.PathLike, capacity: int | None = None,
+                 policy: str = "drop_oldest", synchronous: str = "full"):
+        super().__init__()
+        if policy not in POLICIES:
+            raise ValueError(f"spool policy {policy!r} is unknown; use one of {', '.join(POLICIES)}")
+        if synchronous not in ("full", "normal"):
+            raise ValueError(f"synchronous must be 'full' or 'normal', got {synchronous!r}")
+        self.path = Path(path)
+        self.capacity, self.policy = capacity, policy
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._lock(self.path)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._db.executescript(self.SCHEMA)
+        self._count = self._db.execute("SELECT count(*) FROM pending").fetchone()[0]
+        if self._count:
+            log.info("disk spool %s: %d sample(s) left from a previous run will be delivered", path, self._count)
+
+    @staticmethod
+    def _lock(path: Path):
+        lock = open(f"{path}.lock", "a")  # noqa: SIM115 - held for the spool's life
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise RuntimeError(
+                f"disk spool {path} is in use by another process; give each collector its own spool path"
+            ) from None
+        return lock
+
+    def __len__(self) -> int:
+        return self._count
+
+    def put(self, samples: Sequence[Sample]) -> None:
+        rows = [(s.codename, s.time, _encode_value(s.value), s.error) for s in samples]
+        with self._cond:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT INTO pending (codename, time, value, error) VALUES (?, ?, ?, ?)", rows)
+                self._count += len(rows)
+                self._enforce_capacity()
+            self._accepted(len(rows))
+
+    def _enforce_capacity(self) -> None:
+        if self.capacity is None or self._count <= self.capacity:
+            return
+        excess = self._count - self.capacity
+        order = "ASC" if self.policy == "drop_oldest" else "DESC"
+        self._db.execute(
+            f"DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq {order} LIMIT ?)",
+            (excess,))
+        self._count -= excess
+        self._stats.dropped += excess
+        log.warning("disk spool %s full (%d samples): %s %d sample(s)", self.path, self.capacity, self.policy, excess)
+
+    def _transaction(self):
+        db = self._db
+
+        class _Tx:
+            def __enter__(self):
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, kind, *_):
+                db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+        return _Tx()
+
+    def peek(self, limit: int) -> list[Entry]:
+        with self._cond:
+            rows = self._db.execute(
+                "SELECT seq, codename, time, value, error FROM pending ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [(seq, Sample(c, t, json.loads(v) if v is not None else None, e)) for seq, c, t, v, e in rows]
+
+    def _delete(self, entries: Sequence[Entry]) -> int:
+        before = self._db.total_changes
+        self._db.executemany("DELETE FROM pending WHERE seq = ?", [(seq,) for seq, _ in entries])
+        removed = self._db.total_changes - before
+        self._count -= removed
+        self._cond.notify_all()
+        return removed
+
+    def ack(self, entries: Iterable[Entry]) -> None:
+        entries = list(entries)
+        with self._cond, self._transaction():
+            self._stats.delivered += self._delete(entries)
+
+    def set_aside(self, entries: Iterable[Entry], reason: str) -> None:
+        entries = list(entries)
+        now = time.time()
+        with self._cond, self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO rejected VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(seq, s.codename, s.time, _encode_value(s.value), s.error, reason, now) for seq, s in entries])
+            self._stats.set_aside += self._delete(entries)
+
+    def rejected(self) -> list[tuple[Sample, str]]:
+        with self._cond:
+            rows = self._db.execute("SELECT codename, time, value, error, reason FROM rejected ORDER BY seq").fetchall()
+        return [(Sample(c, t, json.loads(v) if v is not None else None, e), r) for c, t, v, e, r in rows]
+
+    def close(self) -> None:
+        with self._cond:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+                self._lock_file.close()
+
+
+def make_spool(spec: str | dict | None, default_dir: str | os.PathLike | None = None, name: str = "spool") -> Spool:
+    """Build a spool from configuration: ``"memory"``, ``"disk"``, or a table with ``kind`` and options.
+
+    ``{"kind": "disk"}`` without a ``path`` puts the file at ``<default_dir>/<name>.spool``.
+    """
+    options = {"kind": spec} if isinstance(spec, str) or spec is None else dict(spec)
+    kind = options.pop("kind", None) or "memory"
+    if kind == "memory":
+        return MemorySpool(**options)
+    if kind == "disk":
+        if "path" not in options:
+            if default_dir is None:
+                raise ValueError(f"disk spool for {name!r} needs a path (or a collector spool_dir)")
+            options["path"] = Path(default_dir) / f"{name}.spool"
+        return DiskSpool(**options)
+    raise ValueError(f"spool kind {kind!r} is unknown; use 'memory' or 'disk'")
+
+
+def is_finite_number(value: object) -> bool:
+    """True for ints and finite floats (bools excluded): what numeric columns accept."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,3 @@
+"""Processing jobs and plugins (dahu-compatible)."""
+
+__version__ = "1.0.0"

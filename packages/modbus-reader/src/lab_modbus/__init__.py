@@ -1,0 +1,3 @@
+"""Modbus TCP/RTU reader."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,3 @@
+"""MySQL/MariaDB writer and ContinuousLogger."""
+
+__version__ = "1.0.0"

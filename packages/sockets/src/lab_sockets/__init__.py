@@ -1,0 +1,3 @@
+"""PyExpLabSys-compatible data sockets, transports and client."""
+
+__version__ = "1.0.0"
