@@ -94,6 +94,21 @@ class Transport(abc.ABC):
     def stop(self) -> None:
         """Stop serving and free the port before returning."""
 
+    @classmethod
+    @abc.abstractmethod
+    def request(cls, address: tuple[str, int], payload: bytes, timeout: float = 2.0) -> bytes:
+        """Client side: send ``payload`` to a server of this transport at ``address``, return the reply.
+
+        Raises ``TimeoutError`` when no reply comes within ``timeout`` seconds.
+        """
+
+    def __enter__(self) -> Transport:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 class Processor(abc.ABC):
     """A processing step run on data (dahu's plugin life cycle).

@@ -1,0 +1,25 @@
+"""The plugin test kit: subclass a contract class in your tests and get the contract checked.
+
+::
+
+    from lab_core.testing import ReaderContract
+
+    class TestMyReader(ReaderContract):
+        plugin_name = "myreader"                  # as published through the lab entry point
+
+        @pytest.fixture
+        def reader(self):                         # a ready instance
+            return MyReader(port=...)
+
+        @pytest.fixture
+        def variables(self):                      # variables it can read
+            return [Variable(1, "my_temp", "T1", reader="r")]
+
+``WriterContract`` needs ``writer`` and, to check that data arrived,
+``read_back(writer) -> list of (codename, time, value)``.
+"""
+
+from .contracts import ReaderContract, WriterContract
+from .distributions import make_distribution
+
+__all__ = ["ReaderContract", "WriterContract", "make_distribution"]

@@ -1,0 +1,140 @@
+"""Contract suites for reader and writer plugins (see ``lab_core.testing``)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from ..contracts import Reader, Writer
+from ..errors import RejectedSamples
+from ..model import Sample, Variable
+from ..registry import Registry
+
+
+class ReaderContract:
+    """What every reader promises. Provide the ``reader`` and ``variables`` fixtures;
+    optionally ``bad_variable`` (a variable whose read fails) and ``plugin_name``."""
+
+    plugin_name: str | None = None
+
+    @pytest.fixture
+    def bad_variable(self):
+        return None
+
+    @pytest.fixture
+    def opened(self, reader):
+        reader.open()
+        yield reader
+        reader.close()
+
+    def test_is_a_reader(self, reader):
+        assert isinstance(reader, Reader)
+        assert reader.min_interval_ms >= 0
+
+    def test_one_sample_per_variable_in_order(self, opened, variables):
+        before = time.time()
+        samples = opened.read(variables)
+        assert [s.codename for s in samples] == [v.codename for v in variables]
+        for sample in samples:
+            assert isinstance(sample, Sample)
+            assert sample.error is None, sample.error
+            assert before - 1 <= sample.time <= time.time() + 1
+
+    def test_reads_again(self, opened, variables):
+        assert len(opened.read(variables)) == len(variables)
+        assert len(opened.read(variables[:1])) == 1
+
+    def test_checks_addresses(self, reader, variables):
+        for variable in variables:
+            reader.check_address(variable)  # a good address passes
+
+    def test_one_bad_variable_does_not_fail_the_batch(self, opened, variables, bad_variable):
+        if bad_variable is None:
+            pytest.skip("no bad_variable fixture given")
+        samples = opened.read([*variables, bad_variable])
+        assert [s.error is None for s in samples] == [True] * len(variables) + [False]
+        assert samples[-1].codename == bad_variable.codename
+
+    def test_close_twice(self, reader, variables):
+        reader.open()
+        reader.read(variables)
+        reader.close()
+        reader.close()
+
+    def test_published_through_entry_points(self, reader):
+        if self.plugin_name is None:
+            pytest.skip("set plugin_name to check the entry point")
+        cls = Registry().get_class("reader", self.plugin_name)
+        assert isinstance(reader, cls)
+
+
+class WriterContract:
+    """What every writer promises. Provide ``writer`` and ``read_back(writer)``; optionally
+    ``plugin_name``. ``read_back`` returns ``[(codename, time, value), …]`` for what arrived."""
+
+    plugin_name: str | None = None
+    #: the writer may round times to this many seconds (1.0 for second-resolution tables)
+    time_resolution: float = 1e-6
+
+    def read_back(self, writer) -> list[tuple[str, float, object]]:
+        raise NotImplementedError("implement read_back(writer) to check what the writer stored")
+
+    @pytest.fixture
+    def opened(self, writer):
+        writer.open()
+        yield writer
+        writer.close()
+
+    @staticmethod
+    def batch(n: int = 5, codename: str = "contract_value") -> list[Sample]:
+        t0 = math.floor(time.time()) - 1000.0
+        return [Sample(codename, t0 + i, float(i) + 0.5) for i in range(n)]
+
+    def _arrived(self, writer, samples):
+        stored = self.read_back(writer)
+        for sample in samples:
+            match = [r for r in stored if r[0] == sample.codename
+                     and abs(r[1] - sample.time) <= self.time_resolution + 1e-6 and r[2] == sample.value]
+            assert match, f"{sample} was not stored; stored: {stored[:10]}"
+        return stored
+
+    def test_is_a_writer(self, writer):
+        assert isinstance(writer, Writer)
+        assert writer.max_batch >= 1
+
+    def test_writes_a_batch(self, opened):
+        samples = self.batch()
+        opened.write(samples)
+        self._arrived(opened, samples)
+
+    def test_empty_batch(self, opened):
+        opened.write([])
+
+    def test_retried_batch_arrives(self, opened):
+        samples = self.batch(3, "contract_retry")
+        opened.write(samples)
+        opened.write(samples)  # a retry after an unknown outcome must not lose anything
+        self._arrived(opened, samples)
+
+    def test_non_finite_values_are_rejected_or_stored(self, opened):
+        good = self.batch(2, "contract_nan")
+        bad = Sample("contract_nan", good[-1].time + 1, math.nan)
+        try:
+            opened.write([*good, bad])
+        except RejectedSamples as rejected:
+            assert list(rejected.samples) == [bad]
+            opened.write(good)  # the rest goes through once the bad one is set aside
+        self._arrived(opened, good)
+
+    def test_close_twice(self, writer):
+        writer.open()
+        writer.close()
+        writer.close()
+
+    def test_published_through_entry_points(self, writer):
+        if self.plugin_name is None:
+            pytest.skip("set plugin_name to check the entry point")
+        cls = Registry().get_class("writer", self.plugin_name)
+        assert isinstance(writer, cls)
