@@ -17,7 +17,6 @@ from .contracts import Processor, Reader, Transport, Writer  # noqa: E402
 from .errors import (  # noqa: E402
     CollectorClosed,
     ConfigError,
-    IncompatiblePlugin,
     LabError,
     PluginConflict,
     PluginError,
@@ -31,7 +30,7 @@ from .spool import DiskSpool, MemorySpool, Spool, make_spool  # noqa: E402
 
 __all__ = [
     "API_VERSION", "Collector", "CollectorClosed", "ConfigError", "Context", "ContextState",
-    "DataCollectionListener", "DiskSpool", "IncompatiblePlugin", "IntervalPolicy", "LabError",
+    "DataCollectionListener", "DiskSpool", "IntervalPolicy", "LabError",
     "MemorySpool", "PluginConflict", "PluginError", "Processor", "Reader", "Registry",
     "RejectedSamples", "Sample", "Spool", "Transport", "UnknownContext", "UnknownPlugin",
     "Variable", "Writer", "__version__", "check_codename", "default_registry", "hookimpl",

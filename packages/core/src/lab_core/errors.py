@@ -30,10 +30,6 @@ class PluginConflict(PluginError):
     """Two distributions claim the same name for the same kind of plugin."""
 
 
-class IncompatiblePlugin(PluginError):
-    """A plugin needs a lab-core API version other than this one."""
-
-
 class CollectorClosed(LabError, RuntimeError):
     """The collector was closed; make a new one."""
 

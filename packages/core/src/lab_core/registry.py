@@ -24,7 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
 from . import hookspecs
-from .errors import IncompatiblePlugin, PluginConflict, PluginError, UnknownPlugin
+from .errors import PluginConflict, PluginError, UnknownPlugin
 
 if sys.version_info >= (3, 12):
     from importlib import metadata as importlib_metadata
@@ -240,12 +240,10 @@ class Registry:
         known = ", ".join(sorted(self.components(kind))) or "none"
         broken = [p for p in self.plugins() if p.status not in (Status.LOADED, Status.FOUND)]
         hint = "".join(f"\n  plugin {p.name} ({p.distribution}): {p.error}" for p in broken)
-        if any(p.status is Status.INCOMPATIBLE for p in broken if p.name == name):
-            raise IncompatiblePlugin(f"no {kind} named {name!r}: {hint.strip()}")
         raise UnknownPlugin(
-            f"no {kind} named {name!r}; installed {kind}s: {known}."
-            + (f" Plugins not available:{hint}" if broken else "")
-            + f" Is the distribution that provides {name!r} installed (`lab plugins` lists them)?"
+            f"no {kind} named {name!r}; installed {kind}s: {known}. Is the distribution that provides "
+            f"{name!r} installed (`lab plugins` lists them)?"
+            + (f"\nPlugins not available (one of them may provide it):{hint}" if broken else "")
         )
 
     def get_class(self, kind: str, name: str) -> type:

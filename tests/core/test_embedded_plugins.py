@@ -1,0 +1,109 @@
+"""Core's embedded plugins pass the same contract kit third parties use."""
+
+import csv
+import sqlite3
+
+import pytest
+
+from lab_core import Sample, Variable
+from lab_core.readers.demo import DemoReader, parse_address
+from lab_core.testing import ReaderContract, WriterContract
+from lab_core.writers.csv import HEADER, CsvWriter
+from lab_core.writers.sqlite import SqliteWriter
+
+
+class TestDemoReader(ReaderContract):
+    plugin_name = "demo"
+
+    @pytest.fixture
+    def reader(self):
+        return DemoReader()
+
+    @pytest.fixture
+    def variables(self):
+        return [Variable(1, "d_sine", "sine:period=2", "demo"), Variable(2, "d_ramp", "ramp", "demo"),
+                Variable(3, "d_rand", "random:low=5,high=6,seed=3", "demo")]
+
+    @pytest.fixture
+    def bad_variable(self):
+        return Variable(9, "d_fail", "fail", "demo")
+
+
+def test_demo_signals_have_the_asked_shape():
+    reader = DemoReader()
+    values = {s.codename: s.value for s in reader.read([
+        Variable(1, "s", "sine:amplitude=2,offset=10", "d"), Variable(2, "r", "ramp:low=3,high=4", "d"),
+        Variable(3, "n", "random:low=5,high=6", "d")])}
+    assert 8 <= values["s"] <= 12 and 3 <= values["r"] <= 4 and 5 <= values["n"] <= 6
+
+
+@pytest.mark.parametrize("address, message", [
+    ("square", "unknown"), ("sine:period=0", "positive"), ("sine:freq=1", "not one of"),
+    ("ramp:low=x", "must be a number")])
+def test_demo_addresses_are_checked(address, message):
+    with pytest.raises(ValueError, match=message):
+        parse_address(address)
+    with pytest.raises(ValueError, match="'bad_one'"):
+        DemoReader().check_address(Variable(1, "bad_one", address, "d"))
+
+
+class TestSqliteWriter(WriterContract):
+    plugin_name = "sqlite"
+
+    @pytest.fixture
+    def writer(self, tmp_path):
+        return SqliteWriter(path=tmp_path / "lab.sqlite", setup="contract")
+
+    def read_back(self, writer):
+        import datetime as dt
+        db = sqlite3.connect(writer.path)
+        rows = db.execute("SELECT d.codename, t.time, t.value FROM dateplots_contract t "
+                          "JOIN dateplots_descriptions d ON d.id = t.type").fetchall()
+        parse = lambda s: dt.datetime.strptime(s, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=dt.timezone.utc).timestamp()
+        return [(c, parse(t), v) for c, t, v in rows]
+
+
+def test_sqlite_retry_does_not_duplicate_and_errors_are_skipped(tmp_path):
+    writer = SqliteWriter(path=tmp_path / "x.sqlite", setup="s1")
+    writer.open()
+    batch = [Sample("a", 100.25, 1.0), Sample("b", 100.25, 2.0), Sample("a", 101.0, None, "broken")]
+    writer.write(batch)
+    writer.write(batch)
+    writer.close()
+    db = sqlite3.connect(tmp_path / "x.sqlite")
+    assert db.execute("SELECT count(*) FROM dateplots_s1").fetchone()[0] == 2
+    assert db.execute("SELECT time FROM dateplots_s1 LIMIT 1").fetchone()[0] == "1970-01-01 00:01:40.250000"
+    assert writer.skipped_errors == 2
+
+
+def test_sqlite_setup_name_is_an_identifier(tmp_path):
+    with pytest.raises(ValueError, match="setup"):
+        SqliteWriter(path=tmp_path / "x.sqlite", setup="x; DROP TABLE y")
+
+
+class TestCsvWriter(WriterContract):
+    plugin_name = "csv"
+
+    @pytest.fixture
+    def writer(self, tmp_path):
+        return CsvWriter(path=tmp_path / "out.csv")
+
+    def read_back(self, writer):
+        with open(writer.path, newline="") as f:
+            return [(r["codename"], float(r["time"]), float(r["value"]) if r["value"] else None)
+                    for r in csv.DictReader(f)]
+
+
+def test_csv_header_once_quotes_escaped_and_two_writers_share_a_file(tmp_path):
+    path = tmp_path / "shared.csv"
+    first, second = CsvWriter(path), CsvWriter(path)
+    first.open(), second.open()
+    first.write([Sample("a", 1.0, 'say "hi", twice')])
+    second.write([Sample("b", 2.0, None, "err, with comma")])
+    first.write([Sample("c", 3.0, 3)])
+    first.close(), second.close()
+    rows = list(csv.reader(open(path, newline="")))
+    assert rows[0] == list(HEADER)
+    assert all(len(r) == len(HEADER) for r in rows)
+    assert rows[1][3] == 'say "hi", twice' and rows[2][4] == "err, with comma"
+    assert [r[2] for r in rows[1:]] == ["a", "b", "c"]
