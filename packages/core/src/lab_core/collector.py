@@ -80,7 +80,7 @@ class Collector:
         unknown = set(spools) - set(self.writers)
         if unknown:
             raise ConfigError(f"spools given for unknown writers: {', '.join(sorted(unknown))}")
-        self.deliveries = {name: Delivery(name, w, spools.get(name) or MemorySpool())
+        self.deliveries = {name: Delivery(name, w, spools[name] if name in spools else MemorySpool())
                            for name, w in self.writers.items()}
         self.workers = {name: ReaderWorker(name, r, self._fan_out, _min_interval_s(r))
                         for name, r in self.readers.items()}

@@ -133,22 +133,24 @@ class MemorySpool(Spool):
 
     def put(self, samples: Sequence[Sample]) -> None:
         with self._cond:
-            room = self.capacity - len(self._queue)
-            if len(samples) > room:
-                self._make_room(len(samples) - room)
-                if self.policy == "drop_newest":
-                    samples = samples[: max(room, 0)]
+            if self.policy == "drop_newest":
+                room = max(self.capacity - len(self._queue), 0)
+                self._dropped(len(samples) - room)
+                samples = samples[:room]
             for sample in samples:
                 self._seq += 1
                 self._queue.append((self._seq, sample))
+            if self.policy == "drop_oldest":
+                excess = len(self._queue) - self.capacity
+                self._dropped(excess)
+                for _ in range(max(excess, 0)):
+                    self._queue.popleft()
             self._accepted(len(samples))
 
-    def _make_room(self, excess: int) -> None:
-        self._stats.dropped += excess
-        log.warning("memory spool full (%d samples): %s %d sample(s)", self.capacity, self.policy, excess)
-        if self.policy == "drop_oldest":
-            for _ in range(min(excess, len(self._queue))):
-                self._queue.popleft()
+    def _dropped(self, count: int) -> None:
+        if count > 0:
+            self._stats.dropped += count
+            log.warning("memory spool full (%d samples): %s %d sample(s)", self.capacity, self.policy, count)
 
     def peek(self, limit: int) -> list[Entry]:
         with self._cond:

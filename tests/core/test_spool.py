@@ -1,0 +1,183 @@
+"""The spool's promises: FIFO, bounded memory with a counted policy, disk that survives kill -9."""
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from lab_core import DiskSpool, MemorySpool, Sample, make_spool
+
+
+def samples(n, start=0, codename="s"):
+    return [Sample(codename, float(i), float(i)) for i in range(start, start + n)]
+
+
+@pytest.fixture(params=["memory", "disk"])
+def spool(request, tmp_path):
+    spool = MemorySpool() if request.param == "memory" else DiskSpool(tmp_path / "s.spool")
+    yield spool
+    spool.close()
+
+
+def test_fifo_peek_ack(spool):
+    spool.put(samples(5))
+    first = spool.peek(3)
+    assert [s.value for _, s in first] == [0.0, 1.0, 2.0]
+    assert spool.peek(3) == first  # peek leaves them
+    spool.ack(first)
+    assert [s.value for _, s in spool.peek(10)] == [3.0, 4.0]
+    stats = spool.stats()
+    assert (stats.accepted, stats.delivered, stats.pending) == (5, 3, 2)
+
+
+def test_values_keep_their_types(spool):
+    spool.put([Sample("a", 1.0, True), Sample("a", 2.0, 3), Sample("a", 3.0, "txt"),
+               Sample("a", 4.0, None, "err"), Sample("a", 5.0, math.inf)])
+    values = [s.value for _, s in spool.peek(10)]
+    assert values == [True, 3, "txt", None, math.inf] and type(values[1]) is int
+    assert spool.peek(10)[3][1].error == "err"
+
+
+def test_set_aside_removes_from_the_middle_and_keeps_the_reason(spool):
+    spool.put(samples(4))
+    entries = spool.peek(4)
+    spool.set_aside([entries[1]], "refused")
+    assert [s.value for _, s in spool.peek(10)] == [0.0, 2.0, 3.0]
+    assert spool.rejected() == [(entries[1][1], "refused")]
+    assert spool.stats().set_aside == 1
+
+
+def test_take_waits_for_samples(spool):
+    started = time.monotonic()
+    assert spool.take(10, timeout=0.1) == []
+    assert time.monotonic() - started >= 0.09
+    spool.put(samples(1))
+    assert len(spool.take(10, timeout=5)) == 1
+
+
+def test_memory_spool_full_drop_oldest_is_counted(caplog):
+    spool = MemorySpool(capacity=3)
+    spool.put(samples(5))
+    assert [s.value for _, s in spool.peek(10)] == [2.0, 3.0, 4.0]
+    assert spool.stats().dropped == 2
+    assert "memory spool full" in caplog.text
+
+
+def test_memory_spool_full_drop_newest_is_counted():
+    spool = MemorySpool(capacity=3, policy="drop_newest")
+    spool.put(samples(2))
+    spool.put(samples(3, start=2))
+    assert [s.value for _, s in spool.peek(10)] == [0.0, 1.0, 2.0]
+    assert spool.stats().dropped == 2
+
+
+def test_disk_spool_capacity(tmp_path):
+    spool = DiskSpool(tmp_path / "c.spool", capacity=2)
+    spool.put(samples(3))
+    assert [s.value for _, s in spool.peek(10)] == [1.0, 2.0] and spool.stats().dropped == 1
+
+
+def test_disk_spool_survives_reopening_and_is_owned_by_one_process(tmp_path):
+    path = tmp_path / "o.spool"
+    spool = DiskSpool(path)
+    spool.put(samples(3))
+    with pytest.raises(RuntimeError, match="in use by another process"):
+        DiskSpool(path)
+    spool.ack(spool.peek(1))
+    spool.close()
+    again = DiskSpool(path)
+    assert [s.value for _, s in again.peek(10)] == [1.0, 2.0]
+    again.close()
+
+
+def test_bad_settings_are_clear():
+    with pytest.raises(ValueError, match="policy"):
+        MemorySpool(policy="drop_everything")
+    with pytest.raises(ValueError, match="needs a path"):
+        make_spool({"kind": "disk"})
+    with pytest.raises(ValueError, match="'memory' or 'disk'"):
+        make_spool("cloud")
+
+
+PRODUCER = textwrap.dedent("""
+    import sys
+    from lab_core import DiskSpool, Sample
+    spool = DiskSpool(sys.argv[1])
+    i = 0
+    while True:
+        spool.put([Sample("k", float(i), float(i)), Sample("k2", float(i), -float(i))])
+        print(i, flush=True)  # printed only after put() returned: accepted
+        i += 1
+""")
+
+
+def test_every_accepted_sample_survives_kill_9(tmp_path):
+    path = tmp_path / "crash.spool"
+    child = subprocess.Popen([sys.executable, "-c", PRODUCER, str(path)], stdout=subprocess.PIPE, text=True)
+    accepted = []
+    for line in child.stdout:
+        accepted.append(int(line))
+        if len(accepted) >= 300:
+            break
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    accepted += [int(line) for line in child.stdout.read().split()]  # printed before the kill
+    spool = DiskSpool(path)  # the lock died with the process
+    stored = {(s.codename, s.time) for _, s in spool.peek(10**9)}
+    missing = [i for i in accepted if ("k", float(i)) not in stored or ("k2", float(i)) not in stored]
+    assert not missing, f"accepted but lost: {missing[:10]}"
+    spool.close()
+
+
+def test_lab_run_killed_with_sigkill_while_the_writer_is_down_loses_nothing(tmp_path):
+    (tmp_path / "blocker").write_text("a file where the database directory should be")
+    config = textwrap.dedent("""
+        [collector]
+        spool_dir = "{dir}/spool"
+        [readers.demo]
+        [writers.db]
+        plugin = "sqlite"
+        path = "{db}"
+        setup = "crash"
+        spool = "disk"
+        [[contexts]]
+        id = 1
+        default_interval_ms = 20
+        min_interval_ms = 10
+          [[contexts.variables]]
+          id = 1
+          codename = "crash_sine"
+          reader = "demo"
+          address = "sine"
+    """)
+    down = tmp_path / "down.toml"
+    down.write_text(config.format(dir=tmp_path, db=tmp_path / "blocker" / "db.sqlite"))
+    lab = [sys.executable, "-m", "lab_core.cli", "run"]
+    child = subprocess.Popen([*lab, str(down)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    spool_file = tmp_path / "spool" / "db.spool"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if spool_file.exists() and sqlite3.connect(spool_file).execute(
+                "SELECT count(*) FROM pending").fetchone()[0] >= 20:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    spooled = set(sqlite3.connect(spool_file).execute("SELECT time FROM pending").fetchall())
+    assert len(spooled) >= 20
+
+    up = tmp_path / "up.toml"
+    up.write_text(config.format(dir=tmp_path, db=tmp_path / "db.sqlite"))
+    subprocess.run([*lab, str(up), "--duration", "0.5"], cwd=tmp_path, check=True, capture_output=True)
+    import datetime as dt
+    stored = {dt.datetime.strptime(t, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=dt.timezone.utc).timestamp()
+              for (t,) in sqlite3.connect(tmp_path / "db.sqlite").execute("SELECT time FROM dateplots_crash")}
+    lost = [t for (t,) in spooled if not any(abs(t - s) < 2e-6 for s in stored)]
+    assert not lost, f"{len(lost)} accepted samples lost"
+    assert sqlite3.connect(spool_file).execute("SELECT count(*) FROM pending").fetchone()[0] == 0
