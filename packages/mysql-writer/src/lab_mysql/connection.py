@@ -1,0 +1,159 @@
+"""Connection settings and the one place where PyMySQL connections are made.
+
+Every session is set to UTC (``time_zone = '+00:00'``) so ``TIMESTAMP`` and
+``DATETIME`` columns read and write the same UTC wall-clock text as the core's
+sqlite writer, and to strict mode so a bad value is an error, never a silent
+zero. PyMySQL is imported here, on first connect, never by the plugin module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+import attrs
+
+from .errors import MySQLUnavailable
+
+log = logging.getLogger(__name__)
+
+#: TLS options passed through to ``pymysql.connect`` unchanged.
+TLS_OPTIONS = ("ssl_ca", "ssl_cert", "ssl_key", "ssl_key_password", "ssl_verify_cert",
+               "ssl_verify_identity", "ssl_disabled")
+
+INIT_COMMAND = ("SET time_zone = '+00:00', "
+                "sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_TRANS_TABLES')")
+
+#: Server error numbers that mean "the connection or the server is gone or busy: try again".
+CONNECTION_ERRNOS = frozenset({
+    1040,  # too many connections
+    1053,  # server shutdown in progress
+    1077,  # normal shutdown
+    1079,  # shutdown complete
+    1152, 1153, 1154, 1155, 1156, 1157, 1158, 1159, 1160, 1161,  # aborted / net errors
+    1205,  # lock wait timeout
+    1213,  # deadlock
+    1927,  # connection killed (MariaDB)
+    2002, 2003, 2005, 2006, 2013, 2014, 2026, 2055,  # client: cannot connect, gone away, lost, SSL
+    4031,  # disconnected for inactivity (MySQL 8)
+})
+
+#: Server error numbers caused by the data of a row (the row can never be stored as it is).
+DATA_ERRNOS = frozenset({
+    1048,  # column cannot be null
+    1062,  # duplicate entry (a unique key other than (type, time))
+    1264,  # out of range
+    1265,  # data truncated
+    1292,  # incorrect datetime value
+    1366,  # incorrect value for column
+    1367,  # illegal value
+    1406,  # data too long
+    1441,  # datetime function overflow
+    1452,  # foreign key
+    1690,  # value out of range
+    3819, 4025,  # check constraint
+})
+
+
+def errno(exc: BaseException) -> int | None:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` says the link to the server is broken or the server is unavailable."""
+    import pymysql
+
+    if isinstance(exc, (OSError, socket.timeout, MySQLUnavailable)):
+        return True
+    if isinstance(exc, pymysql.err.InterfaceError):  # "(0, '')": the connection is closed
+        return True
+    return isinstance(exc, pymysql.err.MySQLError) and errno(exc) in CONNECTION_ERRNOS
+
+
+def is_data_error(exc: BaseException) -> bool:
+    import pymysql
+
+    return isinstance(exc, pymysql.err.MySQLError) and errno(exc) in DATA_ERRNOS
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ValueError(f"port must be a TCP port number (1-65535), got {value!r}")
+    return value
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"timeouts must be positive numbers of seconds (or none), got {value!r}")
+    return float(value)
+
+
+@attrs.frozen
+class ConnectionSettings:
+    """Where and how to connect. ``password_env`` names an environment variable holding the password."""
+
+    database: str = attrs.field(validator=attrs.validators.instance_of(str))
+    user: str | None = None
+    password: str = attrs.field(default="", repr=False)
+    host: str = "localhost"
+    port: int = attrs.field(default=3306, converter=_port)
+    unix_socket: str | None = None
+    connect_timeout: float = attrs.field(default=5.0, converter=_timeout)
+    read_timeout: float | None = attrs.field(default=30.0, converter=_timeout)
+    write_timeout: float | None = attrs.field(default=30.0, converter=_timeout)
+    charset: str = "utf8mb4"
+    tls: dict[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.database:
+            raise ValueError("database must name the MySQL/MariaDB database to write to (e.g. 'cinfdata')")
+        unknown = sorted(set(self.tls) - set(TLS_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown TLS option(s) {', '.join(unknown)}; TLS options are {', '.join(TLS_OPTIONS)}")
+
+    @classmethod
+    def from_options(cls, *, database: str, user: str | None = None, password: str | None = None,
+                     password_env: str | None = None, **options: Any) -> ConnectionSettings:
+        """Build from writer/CLI style options: TLS options (``ssl_*``) are collected into ``tls``."""
+        if password is None and password_env:
+            if password_env not in os.environ:
+                raise ValueError(f"password_env names {password_env!r}, but that environment variable is not set")
+            password = os.environ[password_env]
+        tls = {k: options.pop(k) for k in list(options) if k in TLS_OPTIONS and options[k] is not None}
+        for key in [k for k in options if k in TLS_OPTIONS]:
+            options.pop(key)
+        unknown = sorted(k for k in options if k not in attrs.fields_dict(cls))
+        if unknown:
+            raise ValueError(f"unknown connection option(s) {', '.join(unknown)}")
+        return cls(database=database, user=user, password=password or "", tls=tls, **options)
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(
+            host=self.host, port=self.port, user=self.user, password=self.password, database=self.database,
+            charset=self.charset, autocommit=False, init_command=INIT_COMMAND,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, write_timeout=self.write_timeout,
+        )
+        if self.unix_socket:
+            kwargs["unix_socket"] = self.unix_socket
+        kwargs.update(self.tls)
+        return kwargs
+
+    def describe(self) -> str:
+        where = self.unix_socket or f"{self.host}:{self.port}"
+        return f"{self.user or '(login user)'}@{where}/{self.database}"
+
+    def connect(self):
+        """A new PyMySQL connection (autocommit off, UTC, strict); ``MySQLUnavailable`` if unreachable."""
+        import pymysql
+
+        try:
+            return pymysql.connect(**self.connect_kwargs())
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise MySQLUnavailable(f"cannot reach MySQL/MariaDB at {self.describe()}: {exc}") from exc
+            raise
