@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import collections
 import fcntl
+import itertools
 import json
 import logging
 import math
@@ -154,7 +155,7 @@ class MemorySpool(Spool):
 
     def peek(self, limit: int) -> list[Entry]:
         with self._cond:
-            return [self._queue[i] for i in range(min(limit, len(self._queue)))]
+            return list(itertools.islice(self._queue, limit))
 
     def _remove(self, entries: Iterable[Entry]) -> int:
         seqs = {seq for seq, _ in entries}
