@@ -8,6 +8,7 @@ For demos (``lab modbus simulate``) and tests::
         print(sim.port)                        # the port it is bound to
         sim.set("hr:100:float32:cdab", 1.5)    # put a value where a test will read it
         sim.add_hole("hr", 500)                # hr 500 answers "illegal data address"
+        sim.delay_s = 2.0                      # answers come late (a client times out)
         ...
         sim.request_count()                    # read requests served so far
 
@@ -86,6 +87,8 @@ class Simulator:
         self.host, self.port, self.protocol, self.serial, self.baudrate = host, port, protocol, serial, baudrate
         self.registers, self.bits = registers, bits - bits % 16
         self.live = live
+        #: seconds each request waits before it is answered (to make a client time out)
+        self.delay_s = 0.0
         self.requests: collections.Counter[int] = collections.Counter()  # function code -> requests
         self.exceptions = 0  # exception responses sent
         self._holes: dict[Table, set[int]] = {Table.HOLDING: set(), Table.INPUT: set()}
@@ -93,7 +96,6 @@ class Simulator:
             self.add_hole(table, address)
         self._t0 = time.monotonic()
         self._device = self._make_device()
-        self._blocks: dict[Table, list[int]] = {}  # the server's own register lists, seen in _action
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server = None
@@ -116,7 +118,8 @@ class Simulator:
         table = FUNCTION_TABLES.get(function_code)
         if table is None:
             return None
-        self._blocks.setdefault(table, registers)
+        if self.delay_s and set_values is None:
+            await asyncio.sleep(self.delay_s)
         holes = self._holes.get(table)
         if holes and any(address <= h < address + count for h in holes):
             return ExcCodes.ILLEGAL_ADDRESS
@@ -153,7 +156,8 @@ class Simulator:
     def start(self) -> Simulator:
         """Serve in a background thread; raise OSError at once if the port (or serial port) is unusable.
 
-        After ``stop`` the same object may be started again: it binds the same port."""
+        After ``stop`` the same object may be started again: it binds the same port, with
+        fresh memory (like a device that was power-cycled)."""
         if self._thread is not None:
             return self
         started: dict = {}
@@ -210,7 +214,6 @@ class Simulator:
         loop.call_soon_threadsafe(loop.stop)
         self._thread.join(5)
         self._thread = self._loop = self._server = None
-        self._blocks.clear()  # a restarted server has new memory
         log.info("modbus simulator on %s stopped", self.where)
 
     @property
