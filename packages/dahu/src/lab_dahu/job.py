@@ -1,0 +1,709 @@
+"""Jobs: one run of one plugin on one input, with dahu's states, ids and class-level look-ups.
+
+::
+
+    job = Job("example.square", {"x": 3}).start()
+    job.join()
+    job.status, job.output_data["result"]          # ('success', 9)
+
+A job is not a thread: ``start`` hands it to an executor (a bounded thread pool
+by default, see :mod:`lab_dahu.executors`). The class keeps the jobs it knows by
+id (``Job.get_status_from_id(5)``…), but forgets finished ones beyond
+``max_finished`` or older than ``max_age`` seconds, so a server's memory stays
+bounded; a job cleaned to disk stays readable from there.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+import weakref
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .executors import Executor, get_default_executor
+from .factory import Factory, plugin_factory
+from .lifecycle import error_lines, run_lifecycle, run_remote
+
+log = logging.getLogger(__name__)
+
+WORKDIR_ENV = "LAB_DAHU_WORKDIR"
+
+STATE_INEXISTANT = "inexistant"
+STATE_UNINITIALIZED = "uninitialized"
+STATE_STARTING = "starting"
+STATE_RUNNING = "running"
+STATE_SUCCESS = "success"
+STATE_FAILURE = "failure"
+STATE_ABORTED = "aborted"
+FINAL_STATES = (STATE_SUCCESS, STATE_FAILURE, STATE_ABORTED)
+
+_workdir: Path | None = None
+
+
+def workdir() -> Path:
+    """Where ``clean`` writes jobs: ``Job.configure(workdir=…)``, else ``$LAB_DAHU_WORKDIR``
+    (or dahu's ``$DAHU_WORKDIR``), else ``<tmp>/lab-dahu``."""
+    if _workdir is not None:
+        return _workdir
+    env = os.environ.get(WORKDIR_ENV) or os.environ.get("DAHU_WORKDIR")
+    return Path(env) if env else Path(tempfile.gettempdir()) / "lab-dahu"
+
+
+def isotime() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _jsonable(obj: Any) -> Any:
+    """``json.dump`` fallback: arrays and numpy scalars become lists/numbers, the rest its repr."""
+    for attribute in ("tolist", "item"):
+        method = getattr(obj, attribute, None)
+        if callable(method):
+            try:
+                return method()
+            except Exception:  # not the numpy-like method we hoped for
+                pass
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    log.debug("not JSON: %r stored as its repr", type(obj))
+    return repr(obj)
+
+
+def to_json(data: Any, indent: int | None = 4) -> str:
+    return json.dumps(data, indent=indent, default=_jsonable, allow_nan=True)
+
+
+def read_input(input_data: Any) -> dict[str, Any]:
+    """A job's input from a dict, a JSON string, or the path of a JSON file."""
+    if input_data is None:
+        return {}
+    if isinstance(input_data, Mapping):
+        return dict(input_data)
+    if isinstance(input_data, bytes):
+        input_data = input_data.decode("utf-8")
+    if isinstance(input_data, os.PathLike) or (
+            isinstance(input_data, str) and input_data.strip()[:1] not in ("{", "") and os.path.isfile(input_data)):
+        path = Path(input_data)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"job input file {path} could not be read as JSON: {exc}") from exc
+    elif isinstance(input_data, str):
+        if not input_data.strip():
+            raise ValueError("job input is blank; give a JSON object such as '{\"x\": 3}'")
+        try:
+            data = json.loads(input_data)
+        except ValueError as exc:
+            raise ValueError(f"job input is neither a JSON object nor the path of a JSON file: {exc}") from exc
+    else:
+        raise TypeError(f"job input must be a dict, a JSON string or a file path, not {type(input_data).__name__}")
+    if not isinstance(data, dict):
+        raise ValueError(f"job input must be a JSON object (a dict), not {type(data).__name__}")
+    return data
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "job"
+
+
+class Job:
+    """One plugin run. ``Job(name="plugin.Plugin", input_data={})`` then ``start()``.
+
+    ``executor`` (default: :func:`~lab_dahu.executors.get_default_executor`) and
+    ``factory`` (default: the process-wide plugin factory) are optional.
+    """
+
+    STATE_INEXISTANT = STATE_INEXISTANT
+    STATE_UNINITIALIZED = STATE_UNINITIALIZED
+    STATE_STARTING = STATE_STARTING
+    STATE_RUNNING = STATE_RUNNING
+    STATE_SUCCESS = STATE_SUCCESS
+    STATE_FAILURE = STATE_FAILURE
+    STATE_ABORTED = STATE_ABORTED
+    STATE = [STATE_UNINITIALIZED, STATE_STARTING, STATE_RUNNING, STATE_SUCCESS, STATE_FAILURE, STATE_ABORTED]
+
+    #: finished jobs the class remembers (the oldest are forgotten first)
+    max_finished: int = 1000
+    #: seconds after which a finished job is forgotten (None: no age limit)
+    max_age: float | None = 24 * 3600.0
+
+    _lock = threading.Lock()
+    _id_class = 0
+    _jobs: weakref.WeakValueDictionary[int, Job] = weakref.WeakValueDictionary()
+    _active: dict[int, Job] = {}
+    _finished: OrderedDict[int, tuple[Job, float]] = OrderedDict()
+    _counts: Counter[str] = Counter()
+    _global_start_time = time.time()
+
+    def __init__(self, name: str = "plugin.Plugin", input_data: Any = None, *,
+                 executor: Executor | None = None, factory: Factory | None = None):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"a job needs a plugin name such as 'example.square', not {name!r}")
+        data = read_input(input_data)
+        self._name = name.strip()
+        self._executor = executor
+        self._factory = factory or plugin_factory
+        self._lk = threading.Lock()
+        self._done = threading.Event()
+        self._status = STATE_UNINITIALIZED
+        self._callbacks: list[Callable[[Job], Any]] = []
+        self._plugin: Any = None
+        self._future: Any = None
+        self._used: Executor | None = None
+        self._remote = False
+        self._abort_name: str | None = None
+        self._abort_signalled = False
+        self._output: dict[str, Any] = {}
+        self._finalized = False
+        self._callback_thread: int | None = None
+        self._run_started: float | None = None
+        self._runtime: float | None = None
+        self._finished_at: float | None = None
+        self.data_on_disk: str | bool = False
+        with Job._lock:
+            Job._id_class += 1
+            self._id = Job._id_class
+            Job._jobs[self._id] = self
+            Job._prune_locked(time.monotonic())
+        data["plugin_name"] = self._name
+        data["job_id"] = self._id
+        self._input: dict[str, Any] | None = data
+
+    def __repr__(self) -> str:
+        return f"<lab_dahu Job #{self._id} {self._name} {self._status}>"
+
+    # -- running ------------------------------------------------------------------
+
+    def start(self) -> Job:
+        """Make the plugin and hand the job to its executor; returns the job (not blocking).
+
+        An unknown plugin (or one that fails to be made) ends the job at once in
+        state ``failure``, with the reason in ``error`` — and runs the callbacks.
+        """
+        with self._lk:
+            if self._status == STATE_ABORTED:
+                return self
+            if self._status != STATE_UNINITIALIZED:
+                raise RuntimeError(f"job {self._id} was already started (state {self._status})")
+            self._status = STATE_STARTING
+        with Job._lock:
+            Job._active[self._id] = self
+        try:
+            klass = self._factory.get_class(self._name)
+            executor = self._executor or get_default_executor()
+            self._used = executor
+            if executor.remote:
+                self._remote = True
+                payload = executor.plugin_payload(klass, self._name)
+                self._abort_name = executor.abort_name()
+                with self._lk:
+                    if self._status == STATE_STARTING:
+                        self._status = STATE_RUNNING  # remote: handed to the pool / cluster
+                        self._run_started = time.time()
+                future = executor.submit(run_remote, payload, self._name, dict(self._input), self._abort_name)
+                self._future = future
+                executor.add_done_callback(future, self._remote_done)
+            else:
+                self._plugin = klass()
+                self._future = executor.submit(self._run_local)
+        except Exception as exc:
+            self._fail(error_lines(f"plugin {self._name} failed to be instantiated: {exc}"))
+        return self
+
+    def run(self) -> Job:
+        """Run the job in the calling thread (no executor); returns when it is over."""
+        with self._lk:
+            if self._status != STATE_UNINITIALIZED:
+                raise RuntimeError(f"job {self._id} was already started (state {self._status})")
+            self._status = STATE_STARTING
+        with Job._lock:
+            Job._active[self._id] = self
+        try:
+            self._plugin = self._factory.get_class(self._name)()
+        except Exception as exc:
+            self._fail(error_lines(f"plugin {self._name} failed to be instantiated: {exc}"))
+            return self
+        self._run_local()
+        return self
+
+    def _run_local(self) -> None:
+        with self._lk:
+            if self._status != STATE_STARTING:  # aborted while queued: already finished
+                return
+            self._status = STATE_RUNNING
+            self._run_started = time.time()
+        plugin = self._plugin
+        errors = run_lifecycle(plugin, self._input)
+        self._runtime = time.time() - self._run_started
+        self._complete(plugin.output, errors)
+
+    def _remote_done(self, future: Any) -> None:
+        result: dict[str, Any] | None = None
+        errors: list[str] = []
+        try:
+            if future.cancelled():
+                errors = ["the job was cancelled by its executor"]
+            else:
+                result = future.result()
+        except BaseException as exc:  # the worker died, the result could not be sent back…
+            errors = error_lines(f"job {self._id} ({self._name}) failed in its executor: "
+                                 f"{type(exc).__name__}: {exc}")
+        if self._abort_signalled and self._abort_name and self._used is not None:
+            self._used.release_abort(self._abort_name)
+        if result is not None:
+            self._runtime = max(0.0, result["finished"] - result["started"])
+            self._complete(result["output"], result["errors"])
+        else:
+            self._complete({}, errors)
+
+    def _complete(self, output: dict[str, Any], errors: list[str]) -> None:
+        with self._lk:
+            if self._finalized:
+                return
+            if self._status == STATE_ABORTED:
+                output.update(self._output)
+            elif errors:
+                self._status = STATE_FAILURE
+                output["error"] = errors
+            else:
+                self._status = STATE_SUCCESS
+            self._output = output
+        self._finalize()
+
+    def _fail(self, errors: list[str]) -> None:
+        log.error("job %s (%s): %s", self._id, self._name, errors[0])
+        with self._lk:
+            if self._status != STATE_ABORTED:
+                self._status = STATE_FAILURE
+                self._output["error"] = errors
+        self._finalize()
+
+    def _finalize(self) -> None:
+        """Once per job: run the callbacks, wake the waiters, hand the job to the finished list."""
+        with self._lk:
+            if self._finalized:
+                return
+            self._finalized = True
+            self._finished_at = time.time()
+            callbacks = list(self._callbacks)
+            status = self._status
+        self._callback_thread = threading.get_ident()
+        for callback in callbacks:
+            self._call_back(callback)
+        self._callback_thread = None
+        self._done.set()
+        now = time.monotonic()
+        with Job._lock:
+            Job._active.pop(self._id, None)
+            Job._finished[self._id] = (self, now)
+            Job._counts[status] += 1
+            Job._prune_locked(now)
+
+    def _call_back(self, callback: Callable[[Job], Any]) -> None:
+        try:
+            callback(self)
+        except Exception:  # a callback's failure does not change the job's result
+            log.exception("job %s (%s): callback %r raised; the job stays %s",
+                          self._id, self._name, callback, self._status)
+
+    def connect_callback(self, method: Callable[[Job], Any] | None = None) -> None:
+        """Call ``method(job)`` when the job ends (success, failure or abort); at once if it has."""
+        if method is None:
+            return
+        if not callable(method):
+            raise TypeError(f"a job callback must be callable, not {method!r}")
+        with self._lk:
+            if not self._finalized:
+                self._callbacks.append(method)
+                return
+        self._call_back(method)
+
+    def abort(self) -> bool:
+        """Stop the job: state ``aborted``, ``output["aborted"]`` = ISO time; True if it was not over.
+
+        A queued job never runs. A running plugin's ``abort()`` is called (it sets
+        ``is_aborted``; :meth:`Plugin.sleep` and ``wait_for`` return at once) and
+        ``join`` returns once its ``teardown`` has run. A remote job (process or
+        Dask executor) is finished at once; Dask tells its plugin too.
+        """
+        with self._lk:
+            if self._finalized or self._status in FINAL_STATES:
+                return False
+            previous = self._status
+            self._status = STATE_ABORTED
+            self._output["aborted"] = isotime()
+            plugin, future, executor = self._plugin, self._future, self._used
+        log.info("job %s (%s) aborted while %s", self._id, self._name, previous)
+        if self._remote:
+            if self._abort_name and executor is not None:
+                self._abort_signalled = True
+                executor.signal_abort(self._abort_name)
+            elif future is not None and executor is not None:
+                executor.cancel(future)
+            self._finalize()
+        elif previous == STATE_RUNNING and plugin is not None:
+            method = getattr(plugin, getattr(plugin, "DEFAULT_ABORT", "abort") or "abort", None)
+            try:
+                if callable(method):
+                    method()
+            except Exception:
+                log.exception("job %s: %s.abort() raised", self._id, type(plugin).__name__)
+        else:  # never started, or waiting in the executor's queue
+            if future is not None and executor is not None:
+                executor.cancel(future)
+            self._finalize()
+        return True
+
+    # -- waiting ------------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None, abort: threading.Event | None = None) -> bool:
+        """Wait until the job is over (success, failure, aborted); False on timeout.
+
+        ``abort``: stop waiting early when this event is set (used by ``Plugin.wait_for``).
+        """
+        if self._callback_thread == threading.get_ident():
+            return True  # called from one of this job's own callbacks
+        if abort is None:
+            return self._done.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done.is_set():
+            if abort.is_set():
+                return False
+            left = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            self._done.wait(left)
+        return True
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the job is over (a thread-like name); returns False on timeout."""
+        return self.wait(timeout)
+
+    synchronize = join
+
+    def is_alive(self) -> bool:
+        """True while the job has been started and is not over."""
+        return self._status in (STATE_STARTING, STATE_RUNNING) and not self._done.is_set()
+
+    # -- data ---------------------------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        return self._id
+
+    @property
+    def plugin(self) -> Any:
+        """The plugin instance (None for remote jobs and after ``clean``)."""
+        return self._plugin
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def input_data(self) -> dict[str, Any]:
+        """The input given to the plugin (read back from disk after ``clean``)."""
+        if self.data_on_disk:
+            return json.loads(Path(f"{self.data_on_disk}.inp").read_text(encoding="utf-8"))
+        return self._input
+
+    @property
+    def output_data(self) -> dict[str, Any]:
+        """The plugin's output (``error``: traceback lines on failure; ``aborted``: ISO time)."""
+        if self.data_on_disk:
+            return json.loads(Path(f"{self.data_on_disk}.out").read_text(encoding="utf-8"))
+        if not self._done.is_set():
+            log.debug("output of job %s read while %s", self._id, self._status)
+        return self._output
+
+    def get_output(self, wait: bool = True, timeout: float | None = None) -> dict[str, Any]:
+        """The output, after waiting for the job (dahu's ``getOutput`` with ``_bWait``)."""
+        if wait:
+            self.wait(timeout)
+        return self.output_data
+
+    getOutput = get_output
+
+    @property
+    def error(self) -> str:
+        """The error report (lines of ``output["error"]``) as one string; empty if none."""
+        lines = self.output_data.get("error") or []
+        return os.linesep.join(lines) if isinstance(lines, list) else str(lines)
+
+    @property
+    def runtime(self) -> float | None:
+        """Seconds the plugin ran (setup to teardown); None if it never ran."""
+        return self._runtime
+
+    def getName(self) -> str:  # noqa: N802 - dahu's name
+        return self._name
+
+    def setName(self, name: str) -> None:  # noqa: N802 - dahu's name
+        log.error("Job.setName: a job cannot be renamed (job %s is %s)", self._id, self._name)
+
+    name = property(getName, setName, doc="the plugin name the job was made with")
+
+    def clean(self, force: bool = False, wait: bool = True) -> bool:
+        """Write the job to ``<workdir>/NNNN/NNNNN_<name>.inp`` and ``.out`` (JSON) and free the memory.
+
+        Later reads of ``input_data``/``output_data`` come from disk. ``wait``: wait
+        for the job first; a job still running is not cleaned (returns False).
+        ``force``: run the garbage collector afterwards.
+        """
+        if wait:
+            self.wait()
+        with self._lk:
+            if not self._finalized:
+                log.warning("job %s is %s: not cleaned", self._id, self._status)
+                return False
+            if self.data_on_disk:
+                return True
+            input_data = dict(self._input or {})
+            if self._plugin is not None and isinstance(getattr(self._plugin, "input", None), dict):
+                input_data.update(self._plugin.input)
+            output = dict(self._output)
+            output["job_runtime"] = self._runtime
+            output["job_status"] = self._status
+            base = self.path_for(self._id, self._name)
+            base.parent.mkdir(parents=True, exist_ok=True)
+            Path(f"{base}.inp").write_text(to_json(input_data), encoding="utf-8")
+            Path(f"{base}.out").write_text(to_json(output), encoding="utf-8")
+            self._plugin = None
+            self._input = None
+            self._output = {}
+            self.data_on_disk = str(base)
+        if force:
+            gc.collect()
+        return True
+
+    @staticmethod
+    def path_for(job_id: int, name: str) -> Path:
+        """``<workdir>/NNNN/NNNNN_<name>`` (no suffix): where job ``job_id`` is cleaned to."""
+        return workdir() / f"{job_id // 1000:04d}" / f"{job_id:05d}_{_file_name(name)}"
+
+    # -- the class: configuration and memory --------------------------------------
+
+    @classmethod
+    def configure(cls, *, max_finished: int | None = None, max_age: float | None | str = "keep",
+                  workdir: str | os.PathLike | None = None, executor: Executor | None = None) -> None:
+        """Set how many finished jobs (and for how long, seconds) are remembered, where
+        ``clean`` writes, and the default executor. Arguments left out keep their value."""
+        global _workdir
+        if max_finished is not None:
+            if max_finished < 0:
+                raise ValueError("max_finished must be >= 0")
+            cls.max_finished = max_finished
+        if max_age != "keep":
+            if max_age is not None and max_age < 0:
+                raise ValueError("max_age must be >= 0 seconds or None")
+            cls.max_age = max_age
+        if workdir is not None:
+            _workdir = Path(workdir)
+        if executor is not None:
+            from .executors import set_default_executor
+
+            set_default_executor(executor)
+        with cls._lock:
+            cls._prune_locked(time.monotonic())
+
+    @classmethod
+    def _prune_locked(cls, now: float) -> None:
+        finished = Job._finished
+        while len(finished) > Job.max_finished:
+            finished.popitem(last=False)
+        if Job.max_age is not None:
+            limit = now - Job.max_age
+            while finished:
+                _, (_, finished_at) = next(iter(finished.items()))
+                if finished_at > limit:
+                    break
+                finished.popitem(last=False)
+
+    @classmethod
+    def jobs(cls) -> list[Job]:
+        """The jobs remembered now (running, then finished), by id."""
+        with cls._lock:
+            found = {**{i: j for i, (j, _) in Job._finished.items()}, **Job._active}
+        return [found[i] for i in sorted(found)]
+
+    @classmethod
+    def _resolve_id(cls, job_id: Any) -> int:
+        job_id = int(job_id)
+        if job_id < 0:
+            job_id = Job._id_class + 1 + job_id
+        return job_id
+
+    @classmethod
+    def _on_disk(cls, job_id: int) -> Path | None:
+        folder = workdir() / f"{job_id // 1000:04d}"
+        for path in sorted(folder.glob(f"{job_id:05d}_*.out")) if folder.is_dir() else ():
+            if path.name.split("_", 1)[0] == f"{job_id:05d}":
+                return path.with_suffix("")
+        return None
+
+    # -- class-level look-ups (snake_case, with dahu's camelCase aliases) --------
+
+    @classmethod
+    def get_job_from_id(cls, job_id: int) -> Job | None:
+        """The job with this id (negative: counted back from the last one), or None."""
+        job = Job._jobs.get(cls._resolve_id(job_id))
+        if job is None:
+            log.debug("no job %s in memory", job_id)
+        return job
+
+    getJobFromId = get_job_from_id
+    getJobFromID = get_job_from_id
+
+    @classmethod
+    def get_status_from_id(cls, job_id: int) -> str:
+        """The job's state, or ``inexistant``; a forgotten job cleaned to disk is read from there."""
+        job = cls.get_job_from_id(job_id)
+        if job is not None:
+            return job.status
+        base = cls._on_disk(cls._resolve_id(job_id))
+        if base is not None:
+            try:
+                return json.loads(Path(f"{base}.out").read_text(encoding="utf-8")).get("job_status", STATE_SUCCESS)
+            except (OSError, ValueError):
+                log.warning("job %s: unreadable %s.out", job_id, base)
+        return STATE_INEXISTANT
+
+    getStatusFromId = get_status_from_id
+    getStatusFromID = get_status_from_id
+
+    @classmethod
+    def _data(cls, job_id: int, suffix: str, as_json: bool) -> Any:
+        job = cls.get_job_from_id(job_id)
+        if job is not None:
+            data = job.input_data if suffix == "inp" else job.output_data
+            return to_json(data) if as_json else data
+        base = cls._on_disk(cls._resolve_id(job_id))
+        if base is None:
+            return f"No such job: {job_id}"
+        text = Path(f"{base}.{suffix}").read_text(encoding="utf-8")
+        return text if as_json else json.loads(text)
+
+    @classmethod
+    def get_data_output_from_id(cls, job_id: int, as_JSON: bool = False) -> Any:  # noqa: N803 - dahu's name
+        """The job's output (a dict, or a JSON string with ``as_JSON``); ``"No such job: N"`` if unknown."""
+        return cls._data(job_id, "out", as_JSON)
+
+    getDataOutputFromId = get_data_output_from_id
+    getDataOutputFromID = get_data_output_from_id
+
+    @classmethod
+    def get_data_input_from_id(cls, job_id: int, as_JSON: bool = False) -> Any:  # noqa: N803 - dahu's name
+        """The job's input (a dict, or a JSON string with ``as_JSON``); ``"No such job: N"`` if unknown."""
+        return cls._data(job_id, "inp", as_JSON)
+
+    getDataInputFromId = get_data_input_from_id
+    getDataInputFromID = get_data_input_from_id
+
+    @classmethod
+    def get_error_from_id(cls, job_id: int) -> str:
+        """The job's error report as one string (empty if none or unknown)."""
+        output = cls.get_data_output_from_id(job_id)
+        if not isinstance(output, dict):
+            return ""
+        lines = output.get("error") or []
+        return os.linesep.join(lines) if isinstance(lines, list) else str(lines)
+
+    getErrorFromId = get_error_from_id
+    getErrorFromID = get_error_from_id
+
+    @classmethod
+    def clean_job_from_id(cls, job_id: int, force_gc: bool = True) -> str:
+        """Clean job ``job_id`` to disk (waiting for it); returns a message."""
+        job = cls.get_job_from_id(job_id)
+        if job is None:
+            return f"No such job: {job_id}"
+        job.clean(force=force_gc)
+        return f"Job {job.id} cleaned"
+
+    cleanJobfromId = clean_job_from_id
+    cleanJobfromID = clean_job_from_id
+    cleanJobFromId = clean_job_from_id
+    cleanJobFromID = clean_job_from_id
+
+    @classmethod
+    def synchronize_job(cls, job_id: int, timeout: float | None = None) -> str:
+        """Wait (up to ``timeout`` s) for job ``job_id``; return its state (``inexistant`` if unknown)."""
+        job = cls.get_job_from_id(job_id)
+        if job is None:
+            return cls.get_status_from_id(job_id)
+        job.wait(timeout)
+        return job.status
+
+    @classmethod
+    def synchronize_all(cls, timeout: float | None = None) -> bool:
+        """Wait for every started job; False if ``timeout`` s passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with cls._lock:
+                active = list(Job._active.values())
+            if not active:
+                return True
+            for job in active:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not job.wait(left):
+                    return False
+
+    # -- statistics ---------------------------------------------------------------
+
+    @classmethod
+    def statistics(cls) -> dict[str, Any]:
+        """Figures over the jobs remembered now, plus state counts since the process started."""
+        jobs = cls.jobs()
+        rows = [{"id": j.id, "name": j.name, "status": j.status, "runtime": j.runtime} for j in jobs]
+        done = [j for j in jobs if j._finished_at is not None]
+        busy = sum(j.runtime or 0.0 for j in done)
+        starts = [j._run_started for j in done if j._run_started is not None]
+        wall = (max(j._finished_at for j in done) - min(starts)) if starts else 0.0
+        with cls._lock:
+            counts = dict(Job._counts)
+        return {
+            "jobs": rows,
+            "remembered": len(jobs),
+            "finished": len(done),
+            "total_run_time": busy,
+            "wall_time": wall,
+            "speedup": busy / wall if wall > 0 else 0.0,
+            "throughput": len(done) / wall if wall > 0 else 0.0,
+            "counts_since_start": counts,
+            "last_id": Job._id_class,
+            "uptime": time.time() - cls._global_start_time,
+        }
+
+    @classmethod
+    def stats(cls) -> str:
+        """A table (id, name, status, run time) with total times, speed-up and throughput; also logged."""
+        s = cls.statistics()
+        lines = ["_" * 80, f"{'Id':>7} | {'Name':<34} | {'Status':<13} | Run-time (s)", "_" * 80]
+        for row in s["jobs"]:
+            runtime = "-" if row["runtime"] is None else f"{row['runtime']:.3f}"
+            lines.append(f"{row['id']:>7} | {row['name'][:34]:<34} | {row['status']:<13} | {runtime}")
+        lines.append("_" * 80)
+        lines.append(f"Jobs remembered: {s['remembered']}, finished: {s['finished']}; "
+                     f"since start: {s['counts_since_start'] or {}}")
+        lines.append(f"Total execution time: {s['total_run_time']:.3f} s, wall time: {s['wall_time']:.3f} s, "
+                     f"speed-up: {s['speedup']:.3f}, throughput: {s['throughput']:.3f} jobs/s")
+        text = os.linesep.join(lines)
+        log.info("job statistics:%s%s", os.linesep, text)
+        return text

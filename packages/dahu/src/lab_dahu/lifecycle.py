@@ -1,0 +1,151 @@
+"""Running one plugin through its life cycle: setup → process (unless setup failed) → teardown (always).
+
+Shared by the in-process executor and by the remote side of the process and
+Dask executors (:func:`run_remote`, which needs only importable names).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _call(plugin: Any, step: str, errors: list[str]) -> bool:
+    """Call ``plugin``'s method for ``step``; on an exception add its report to ``errors``."""
+    name = getattr(plugin, f"DEFAULT_{step.upper()}", step) or step
+    method = getattr(plugin, name, None)
+    if not callable(method):
+        log.error("no method %s in plugin class %s", name, type(plugin).__name__)
+        return True
+    try:
+        method()
+    except Exception as exc:
+        errors.extend(error_lines(f"Error {type(exc).__name__}: {exc} while calling {type(plugin).__name__}.{step}"))
+        return False
+    return True
+
+
+def error_lines(message: str) -> list[str]:
+    """``message`` followed by the current exception's traceback, as lines (dahu's ``output["error"]``)."""
+    lines = [message]
+    lines += traceback.format_exc(limit=10).rstrip("\n").splitlines()
+    return lines
+
+
+def run_lifecycle(plugin: Any, input_data: dict[str, Any]) -> list[str]:
+    """Run ``plugin`` on ``input_data``; return the error lines (empty on success).
+
+    ``setup`` is called without argument after the input was given to the plugin
+    (as dahu does); ``process`` is skipped if ``setup`` failed or the plugin was
+    aborted meanwhile; ``teardown`` always runs.
+    """
+    errors: list[str] = []
+    plugin.input.update(input_data)
+    if _call(plugin, "setup", errors) and not getattr(plugin, "is_aborted", False):
+        _call(plugin, "process", errors)
+    _call(plugin, "teardown", errors)
+    return errors
+
+
+# -- remote side (process pool, Dask workers) --------------------------------------------
+
+
+def plugin_reference(klass: type) -> dict[str, str]:
+    """An importable description of ``klass`` for another process (no pickle of the class)."""
+    if _importable_as(klass) is klass:
+        return {"class": f"{klass.__module__}:{klass.__qualname__}"}
+    function = getattr(klass, "_from_function", None)
+    if function is not None and _importable(function):
+        return {"function": f"{function.__module__}:{function.__qualname__}", "class_name": klass.__name__}
+    return {}
+
+
+def _resolve(reference: str) -> Any:
+    module, _, attribute = reference.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _importable(obj: Any) -> bool:
+    try:
+        return _resolve(f"{obj.__module__}:{obj.__qualname__}") is obj
+    except Exception:
+        return False
+
+
+def _importable_as(klass: type) -> Any:
+    if "<locals>" in klass.__qualname__ or klass.__module__ == "__main__":
+        return None
+    try:
+        return _resolve(f"{klass.__module__}:{klass.__qualname__}")
+    except Exception:
+        return None
+
+
+def load_plugin_class(payload: Any, name: str) -> type:
+    """The plugin class described by ``payload`` (a class, a reference dict, or {} → by name)."""
+    if isinstance(payload, type):
+        return payload
+    if payload.get("class"):
+        return _resolve(payload["class"])
+    if payload.get("function"):
+        from .base import function_plugin_class
+
+        return function_plugin_class(_resolve(payload["function"]), payload.get("class_name"))
+    from .factory import plugin_factory
+
+    return plugin_factory.get_class(name)
+
+
+def run_remote(payload: Any, name: str, input_data: dict[str, Any], abort_name: str | None = None) -> dict[str, Any]:
+    """Run plugin ``name`` in this (worker) process; return a plain dict the job applies.
+
+    ``abort_name`` (Dask only) names a ``distributed.Event`` polled while the
+    plugin runs: when the job is aborted, the plugin's ``abort()`` is called.
+    """
+    started = time.time()
+    try:
+        plugin = load_plugin_class(payload, name)()
+    except Exception as exc:
+        return {"output": {}, "errors": error_lines(f"plugin {name} failed to be instantiated: {exc}"),
+                "aborted": False, "started": started, "finished": time.time()}
+    done = threading.Event()
+    watcher = None
+    if abort_name:
+        watcher = threading.Thread(target=_watch_abort, args=(abort_name, plugin, done), daemon=True,
+                                   name=f"lab-dahu-abort-{abort_name}")
+        watcher.start()
+    try:
+        errors = run_lifecycle(plugin, input_data)
+    finally:
+        done.set()
+    return {"output": plugin.output, "errors": errors, "aborted": bool(getattr(plugin, "is_aborted", False)),
+            "started": started, "finished": time.time()}
+
+
+#: seconds between two looks at a Dask job's abort flag
+ABORT_POLL_S = 0.25
+
+
+def _watch_abort(abort_name: str, plugin: Any, done: threading.Event) -> None:
+    try:
+        from distributed import Event
+
+        event = Event(abort_name)
+        while not done.is_set():
+            if event.is_set():  # polled, not waited on: the scheduler keeps no waiter state
+                log.info("job aborted: calling %s.abort()", type(plugin).__name__)
+                plugin.abort()
+                return
+            done.wait(ABORT_POLL_S)
+    except Exception:  # the watcher is best effort; the job itself goes on
+        log.debug("abort watcher for %s stopped", abort_name, exc_info=sys.exc_info())
