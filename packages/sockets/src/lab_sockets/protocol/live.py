@@ -1,0 +1,65 @@
+"""LiveSocket's messages: what is sent, fire-and-forget, to a live server (one UDP datagram each).
+
+``{"host": "<hostname>", "data": {"a": [x, y], "b": [x, y]}}`` for points and
+``{"host": "<hostname>", "data": {"a": "RESET"}}`` for a reset; UTF-8 JSON with
+NaN/Infinity sent as ``null``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ..errors import UnknownCodename
+from .common import MAX_UDP_PAYLOAD, encode_json
+
+RESET = "RESET"
+
+
+class LiveProtocol:
+    """Encodes LiveSocket messages for ``host`` (the sending machine's name) and checks codenames."""
+
+    kind = "live"
+
+    def __init__(self, name: str, codenames: Sequence[str], host: str, max_message: int = MAX_UDP_PAYLOAD):
+        self.name = name
+        self.codenames = list(codenames)
+        self.host = host
+        self.max_message = max_message
+        self._known = set(self.codenames)
+
+    def check(self, codenames: Iterable[str]) -> None:
+        for codename in codenames:
+            if codename not in self._known:
+                raise UnknownCodename(
+                    f"codename {codename!r} is not one of the LiveSocket {self.name!r}'s codenames: "
+                    f"{', '.join(self.codenames) or '(none)'}"
+                )
+
+    def _message(self, data: dict[str, Any]) -> bytes:
+        message = encode_json({"host": self.host, "data": data}).encode()
+        if len(message) > self.max_message:
+            raise ValueError(
+                f"a live message of {len(message)} bytes does not fit in one datagram "
+                f"(at most {self.max_message}); send fewer or smaller values per call"
+            )
+        return message
+
+    def points(self, points: Mapping[str, Any]) -> bytes:
+        """``{codename: (x, y)}`` → the datagram."""
+        self.check(points)
+        data = {}
+        for codename, point in points.items():
+            if isinstance(point, (str, bytes)):
+                raise TypeError(f"point for {codename!r} must be a pair (x, y), got {point!r}")
+            try:
+                x, y = point
+            except (TypeError, ValueError):
+                raise TypeError(f"point for {codename!r} must be a pair (x, y), got {point!r}") from None
+            data[codename] = [x, y]
+        return self._message(data)
+
+    def reset(self, codenames: Iterable[str]) -> bytes:
+        codenames = list(codenames)
+        self.check(codenames)
+        return self._message({codename: RESET for codename in codenames})

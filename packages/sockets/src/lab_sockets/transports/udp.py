@@ -1,0 +1,198 @@
+"""The ``udp`` transport: one datagram per request and per reply (PyExpLabSys's wire).
+
+Requests are read whole up to 65507 bytes (the largest IPv4 datagram) and handled
+in order in one receive thread; a handler may reply later, from another thread,
+with ``peer.reply`` (DataPushSocket does so for slow callbacks). ``stop`` wakes the
+thread, closes the socket and so frees the port before it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+from lab_core import Transport
+
+from .base import Peer, bind, resolve, wake_address
+
+log = logging.getLogger("lab_sockets.transports.udp")
+
+RECEIVE_BUFFER = 65536  # > 65507: a datagram is never cut
+
+
+class UdpPeer(Peer):
+    """A UDP client; ``reply`` sends a datagram to it (thread-safe)."""
+
+    __slots__ = ("_sock",)
+    max_reply = 65507  # IPv4
+
+    def __init__(self, address: Any, sock: socket.socket):
+        self.address = address
+        self._sock = sock
+
+    def reply(self, payload: bytes) -> None:
+        try:
+            self._sock.sendto(payload, self.address)
+        except OSError as exc:
+            log.warning("udp reply of %d bytes to %s not sent: %s", len(payload), self.address, exc)
+
+
+class UdpPeer6(UdpPeer):
+    __slots__ = ()
+    max_reply = 65527  # IPv6
+
+
+class UdpTransport(Transport):
+    """Serve ``handler`` over UDP on ``host:port`` (port 0: any free port, see ``address``).
+
+    Options: ``rcvbuf`` (bytes, the kernel receive buffer; default the system's).
+    """
+
+    name = "udp"
+
+    def __init__(self, handler, host: str = "0.0.0.0", port: int = 0, *, rcvbuf: int | None = None, **options: Any):
+        super().__init__(handler, host=host, port=port, **options)
+        self.rcvbuf = rcvbuf
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._address: tuple[str, int] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._address is None:
+            raise RuntimeError("the udp transport is not started; call start() first")
+        return self._address
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"the udp transport on {self._address} is already started")
+        sock = bind(socket.SOCK_DGRAM, self.host, self.port, "udp")
+        if self.rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
+        self._sock = sock
+        self._address = sock.getsockname()[:2]
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, args=(sock,), daemon=True,
+                                        name=f"lab-sockets udp {self._address[1]}")
+        self._thread.start()
+        log.debug("udp transport serving on %s", self._address)
+
+    def _serve(self, sock: socket.socket) -> None:
+        recvfrom = sock.recvfrom
+        sendto = sock.sendto
+        handler = self.handler
+        make_peer = UdpPeer if sock.family == socket.AF_INET else UdpPeer6
+        while True:
+            try:
+                request, address = recvfrom(RECEIVE_BUFFER)
+            except OSError as exc:
+                if self._stopping:
+                    break
+                log.debug("udp receive error (ignored): %s", exc)
+                continue
+            if self._stopping:
+                break
+            try:
+                reply = handler(request, make_peer(address, sock))
+            except Exception:
+                log.exception("udp handler failed on a request of %d bytes from %s", len(request), address)
+                continue
+            if reply is not None:
+                try:
+                    sendto(reply, address)
+                except OSError as exc:
+                    log.warning("udp reply of %d bytes to %s not sent: %s", len(reply), address, exc)
+
+    def stop(self) -> None:
+        thread, sock = self._thread, self._sock
+        if thread is None or sock is None:
+            return
+        self._stopping = True
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recvfrom on Linux
+        except OSError:
+            pass
+        thread.join(0.2)
+        if thread.is_alive():  # elsewhere: wake it with a datagram of our own
+            try:
+                with socket.socket(sock.family, socket.SOCK_DGRAM) as waker:
+                    waker.sendto(b"", wake_address(self._address[0], self._address[1], sock.family))
+            except OSError as exc:
+                log.debug("udp wake-up datagram failed: %s", exc)
+            thread.join(2.0)
+            if thread.is_alive():
+                log.warning("udp receive thread on %s did not stop; closing its socket anyway", self._address)
+        sock.close()
+        self._thread = self._sock = None
+        log.debug("udp transport on %s stopped", self._address)
+
+    # -- client side -----------------------------------------------------------------------
+
+    @classmethod
+    def request(cls, address: tuple[str, int], payload: bytes, timeout: float = 2.0) -> bytes:
+        with UdpConnection(address, timeout) as connection:
+            return connection.request(payload)
+
+    @classmethod
+    def connect(cls, address: tuple[str, int], timeout: float = 2.0) -> UdpConnection:
+        """A client socket for many requests to ``address`` (see ``UdpConnection``)."""
+        return UdpConnection(address, timeout)
+
+
+class UdpConnection:
+    """A connected UDP client socket: ``request(payload) -> reply``.
+
+    Before each request, late replies to earlier (timed-out) requests are drained,
+    so a reply is never taken for the answer to a later request.
+    """
+
+    def __init__(self, address: tuple[str, int], timeout: float = 2.0):
+        self.address = (address[0], int(address[1]))
+        self.timeout = timeout
+        family, sockaddr = resolve(self.address[0], self.address[1], socket.SOCK_DGRAM)
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self._sock.connect(sockaddr)
+        except OSError:
+            self._sock.close()
+            raise
+
+    def _drain(self) -> None:
+        self._sock.setblocking(False)
+        try:
+            while True:
+                self._sock.recv(RECEIVE_BUFFER)
+        except (BlockingIOError, ConnectionRefusedError):
+            pass
+        finally:
+            self._sock.settimeout(self.timeout)
+
+    def request(self, payload: bytes) -> bytes:
+        self._drain()
+        try:
+            self._sock.send(payload)
+            return self._sock.recv(RECEIVE_BUFFER)
+        except TimeoutError:
+            raise TimeoutError(
+                f"no reply from udp {self.address[0]}:{self.address[1]} within {self.timeout} s"
+            ) from None
+        except ConnectionRefusedError:
+            raise ConnectionRefusedError(
+                f"nothing listens on udp {self.address[0]}:{self.address[1]} (port unreachable)"
+            ) from None
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> UdpConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
