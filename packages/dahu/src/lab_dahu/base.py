@@ -26,8 +26,8 @@ from lab_core import Processor
 
 log = logging.getLogger(__name__)
 
-#: Keys a job adds to its plugin's input; not given to a function plugin.
-JOB_KEYS = ("job_id", "plugin_name")
+#: Keys of the framework (added by the job, or switching profiling on); not given to a function plugin.
+JOB_KEYS = ("job_id", "plugin_name", "do_profiling")
 
 
 class Plugin(Processor):
@@ -102,8 +102,8 @@ class Plugin(Processor):
             self._profiler.disable()
             from .job import workdir
 
-            name = "%05i_%s.%s.profile" % (int(self.input.get("job_id") or 0), self.__class__.__module__,
-                                           self.__class__.__name__)
+            job_id = int(self.input.get("job_id") or 0)
+            name = f"{job_id:05d}_{self.__class__.__module__}.{self.__class__.__name__}.profile"
             path = workdir() / name
             path.parent.mkdir(parents=True, exist_ok=True)
             self._profiler.dump_stats(str(path))  # cProfile's own marshal format, not pickle
@@ -160,8 +160,8 @@ class Plugin(Processor):
 class PluginFromFunction(Plugin):
     """A plugin that calls ``function(**input)`` and stores its return value in ``output["result"]``.
 
-    Made by :func:`plugin_from_function`; the job's own keys (``job_id``,
-    ``plugin_name``) are not passed to the function.
+    Made by :func:`plugin_from_function`; the framework's keys (``job_id``,
+    ``plugin_name``, ``do_profiling``) are not passed to the function.
     """
 
     function: ClassVar[Callable[..., Any]]

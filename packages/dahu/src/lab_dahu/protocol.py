@@ -1,0 +1,169 @@
+"""The job server's wire protocol, without I/O: request bytes in, reply bytes out.
+
+In the spirit of lab-sockets' push protocol (``json_wn#{...}`` → ``ACK#``/``RET#``/``ERROR#``)::
+
+    request:  json_wn#{"command": "startJob", "plugin": "example.square", "input": {"x": 3}}
+    reply:    RET#42
+
+A request is ``json_wn#`` followed by a JSON object: ``command`` (one of
+:data:`COMMANDS`) and that command's arguments by name. Replies:
+
+* ``RET#<json>`` — the command's result as JSON (a number, string, object, list, null);
+* ``ERROR#<message>`` — the request was wrong (not ``json_wn#``, bad JSON, unknown
+  command or argument, wrong type, unknown job id); the message says what to fix;
+* ``EXCEP#<message>`` — the command failed on the server side (a bug); the server
+  keeps serving.
+
+Commands and their arguments (``?`` = optional):
+
+================== ============================== =========================================
+command            arguments                      result
+================== ============================== =========================================
+startJob           plugin, input (object|string)  job id (int), -1 if input is blank
+abort              job_id                         true if the job was stopped
+getJobState        job_id                         state string (``inexistant`` if unknown)
+waitJob            job_id, timeout?               state after waiting (bounded by the server)
+initPlugin         plugin                         message string
+cleanJob           job_id                         message string
+getJobOutput       job_id                         output object
+getJobInput        job_id                         input object
+getJobError        job_id                         error text
+collectStatistics  –                              null (collection starts)
+getStatistics      –                              statistics text
+listPlugins        –                              [{"name", "source", "doc"}]
+commands           –                              {command: [argument, …]}
+================== ============================== =========================================
+
+Negative job ids count back from the last job (-1 is the last one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from lab_core import LabError
+
+from .job import _jsonable
+from .service import JobService, UnknownJob
+
+log = logging.getLogger(__name__)
+
+PREFIX = b"json_wn#"
+RET = b"RET#"
+ERROR = b"ERROR#"
+EXCEP = b"EXCEP#"
+
+#: command -> (required arguments, optional arguments)
+COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "startJob": (("plugin", "input"), ()),
+    "abort": (("job_id",), ()),
+    "getJobState": (("job_id",), ()),
+    "waitJob": (("job_id",), ("timeout",)),
+    "initPlugin": (("plugin",), ()),
+    "cleanJob": (("job_id",), ()),
+    "getJobOutput": (("job_id",), ()),
+    "getJobInput": (("job_id",), ()),
+    "getJobError": (("job_id",), ()),
+    "collectStatistics": ((), ()),
+    "getStatistics": ((), ()),
+    "listPlugins": ((), ()),
+    "commands": ((), ()),
+}
+#: the most a UDP datagram can carry
+UDP_MAX = 65507
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def encode_request(command: str, **arguments: Any) -> bytes:
+    """The request bytes for ``command`` (used by the client; handy in scripts)."""
+    return PREFIX + json.dumps({"command": command, **arguments}, default=_jsonable).encode("utf-8")
+
+
+def decode_reply(reply: bytes) -> tuple[str, Any]:
+    """``("RET", value)``, ``("ERROR", message)`` or ``("EXCEP", message)``."""
+    for tag in (RET, ERROR, EXCEP):
+        if reply.startswith(tag):
+            body = reply[len(tag):].decode("utf-8", "replace")
+            if tag == RET:
+                return "RET", json.loads(body) if body else None
+            return tag[:-1].decode(), body
+    raise ValueError(f"not a lab-dahu reply: {reply[:80]!r}")
+
+
+def _check(name: str, value: Any) -> None:
+    if name == "job_id" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise BadRequest(f"job_id must be an integer, not {value!r}")
+    if name == "plugin" and not isinstance(value, str):
+        raise BadRequest(f"plugin must be a string such as 'example.square', not {value!r}")
+    if name == "input" and not isinstance(value, (dict, str)):
+        raise BadRequest(f"input must be a JSON object (or a string holding one), not {value!r}")
+    if name == "timeout" and value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+        raise BadRequest(f"timeout must be a number of seconds >= 0 or null, not {value!r}")
+
+
+class DahuProtocol:
+    """``protocol(request, peer) -> reply``: a transport handler driving a :class:`JobService`.
+
+    ``max_reply``: replies longer than this many bytes become an ``ERROR#`` that
+    says so (UDP carries at most 65507 bytes).
+    """
+
+    def __init__(self, service: JobService, max_reply: int | None = None):
+        self.service = service
+        self.max_reply = max_reply
+
+    def __call__(self, request: bytes, peer: Any = None) -> bytes:
+        return self.handle(request, peer)
+
+    def handle(self, request: bytes, peer: Any = None) -> bytes:
+        try:
+            command, arguments = self.parse(request)
+            result = self.execute(command, arguments)
+            reply = RET + json.dumps(result, default=_jsonable, allow_nan=True).encode("utf-8")
+        except (BadRequest, UnknownJob) as exc:
+            reply = ERROR + str(exc).encode("utf-8")
+        except (LabError, ValueError, TypeError) as exc:
+            reply = ERROR + f"{type(exc).__name__}: {exc}".encode()
+        except Exception as exc:  # nothing a client sends may take the server down
+            log.exception("command from %s failed", peer)
+            reply = EXCEP + f"{type(exc).__name__}: {exc}".encode()
+        if self.max_reply is not None and len(reply) > self.max_reply:
+            reply = ERROR + (f"the reply ({len(reply)} bytes) is larger than this transport carries "
+                             f"({self.max_reply} bytes); use the tcp transport, or read the job's "
+                             f".out file from the server's work directory").encode()
+        return reply
+
+    @staticmethod
+    def parse(request: bytes) -> tuple[str, dict[str, Any]]:
+        if not request.startswith(PREFIX):
+            raise BadRequest(f"a request is json_wn#{{\"command\": ...}}; this one starts with {request[:20]!r}")
+        try:
+            data = json.loads(request[len(PREFIX):].decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the request after json_wn# is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequest(f"the request after json_wn# must be a JSON object, not {type(data).__name__}")
+        command = data.pop("command", None)
+        if command not in COMMANDS:
+            raise BadRequest(f"unknown command {command!r}; commands are {', '.join(COMMANDS)}")
+        required, optional = COMMANDS[command]
+        missing = [name for name in required if name not in data]
+        unknown = [name for name in data if name not in required + optional]
+        if missing or unknown:
+            raise BadRequest(f"{command} takes {', '.join(required + optional) or 'no arguments'}"
+                             + (f"; missing: {', '.join(missing)}" if missing else "")
+                             + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+        for name, value in data.items():
+            _check(name, value)
+        return command, data
+
+    def execute(self, command: str, arguments: dict[str, Any]) -> Any:
+        if command == "commands":
+            return {name: list(req + opt) for name, (req, opt) in COMMANDS.items()}
+        return getattr(self.service, command)(**arguments)

@@ -1,0 +1,78 @@
+"""The job server: :class:`JobService` behind the wire protocol, on a transport from ``lab_transports``.
+
+::
+
+    server = JobServer(JobService(), transport="udp", host="127.0.0.1", port=0)
+    server.start()
+    print(server.address)          # the port actually bound
+    ...
+    server.stop()
+
+Transports are found through the core's registry (lab-sockets provides ``udp``
+and ``tcp``); this package imports none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from lab_core import Registry, default_registry
+
+from .protocol import UDP_MAX, DahuProtocol
+from .service import JobService
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8770
+
+
+class JobServer:
+    """Serves a :class:`JobService` on a transport; ``stop()`` stops serving and closes the service."""
+
+    def __init__(self, service: JobService | None = None, transport: str = "udp", host: str = "127.0.0.1",
+                 port: int = DEFAULT_PORT, registry: Registry | None = None, **transport_options: Any):
+        self.service = service or JobService()
+        self.transport_name = transport
+        self.protocol = DahuProtocol(self.service, max_reply=UDP_MAX if transport == "udp" else None)
+        registry = registry or default_registry()
+        self.transport = registry.transport(transport, self.protocol, host=host, port=port, **transport_options)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.transport.address
+
+    def start(self) -> JobServer:
+        self.transport.start()
+        log.info("lab-dahu job server on %s %s:%s", self.transport_name, *self.address)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        try:
+            self.transport.stop()
+        finally:
+            self.service.close(timeout)
+
+    def __enter__(self) -> JobServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve_forever(self, stop: threading.Event | None = None) -> None:
+        """Serve until ``stop`` is set or SIGTERM/SIGINT arrives (main thread only), then stop cleanly."""
+        stop = stop or threading.Event()
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            log.info("lab-dahu job server stopping")
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

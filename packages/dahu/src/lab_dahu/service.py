@@ -1,0 +1,245 @@
+"""dahu's server commands, independent of how they are reached (sockets or Tango).
+
+:class:`JobService` keeps dahu's command names (``startJob``, ``waitJob``…) and
+its server behaviour: jobs are started in order by a dispatcher (one at a time
+when ``serialize`` is on), each finished job is cleaned to disk, and the ids of
+the last successful and failed jobs are kept (``jobSuccess``/``jobFailure``)
+and announced to listeners (the Tango server turns them into change events).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lab_core import LabError
+
+from .executors import Executor
+from .factory import Factory, plugin_factory
+from .job import FINAL_STATES, STATE_INEXISTANT, STATE_SUCCESS, Job
+
+log = logging.getLogger(__name__)
+
+NO_STATISTICS = "No statistics collected yet, please use the 'collectStatistics' method first"
+
+
+class UnknownJob(LabError, KeyError):
+    """No job with this id is known (in memory or in the work directory)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+Listener = Callable[[str, Any], None]
+
+
+class JobService:
+    """The commands of a dahu job server.
+
+    ``executor``: where jobs run (None: the default thread pool). ``serialize``:
+    run jobs one at a time, in order. ``clean``: write each finished job to the
+    work directory and free its memory (as dahu's server does). ``max_wait``:
+    the longest a ``waitJob`` blocks (seconds) before answering with the
+    current state, so that one waiting client cannot hold the server.
+    """
+
+    def __init__(self, executor: Executor | None = None, factory: Factory | None = None, *,
+                 serialize: bool = False, clean: bool = True, max_wait: float | None = 2.0):
+        self.executor = executor
+        self.factory = factory or plugin_factory
+        self.serialize = serialize
+        self.clean = clean
+        self.max_wait = max_wait
+        self.last_success = -1
+        self.last_failure = -1
+        self.last_stats = NO_STATISTICS
+        self._listeners: list[Listener] = []
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._stats_lock = threading.Lock()
+        self._stats_thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._dispatcher = threading.Thread(target=self._dispatch, name="lab-dahu-dispatcher", daemon=True)
+        self._dispatcher.start()
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """``listener(attribute, value)`` is called on ``jobSuccess``, ``jobFailure``, ``statisticsCollected``."""
+        self._listeners.append(listener)
+
+    def _notify(self, attribute: str, value: Any) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(attribute, value)
+            except Exception:
+                log.exception("listener %r failed on %s", listener, attribute)
+
+    def _dispatch(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                job.start()
+                if self.serialize:
+                    job.wait()
+            except Exception:  # start() reports its own failures; this is a last resort
+                log.exception("job %s could not be started", job.id)
+
+    def _finished(self, job: Job) -> None:
+        if self.clean:
+            try:
+                job.clean(wait=False)
+            except OSError as exc:
+                log.error("job %s could not be written to %s: %s", job.id, job.path_for(job.id, job.name), exc)
+        if job.status == STATE_SUCCESS:
+            self.last_success = job.id
+            self._notify("jobSuccess", job.id)
+        else:
+            self.last_failure = job.id
+            self._notify("jobFailure", job.id)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop dispatching (queued jobs are aborted) and wait for running jobs up to ``timeout`` s."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        pending = []
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                pending.append(job)
+        for job in pending:
+            job.abort()
+        self._queue.put(None)
+        self._dispatcher.join(timeout)
+        Job.synchronize_all(timeout)
+
+    def _job(self, job_id: Any) -> Job:
+        job = Job.get_job_from_id(self._id(job_id))
+        if job is None:
+            raise UnknownJob(f"No such job: {job_id}")
+        return job
+
+    @staticmethod
+    def _id(job_id: Any) -> int:
+        if isinstance(job_id, bool) or not isinstance(job_id, (int, str)):
+            raise ValueError(f"a job id is an integer, not {job_id!r}")
+        try:
+            return int(job_id)
+        except ValueError:
+            raise ValueError(f"a job id is an integer, not {job_id!r}") from None
+
+    # -- dahu's commands --------------------------------------------------------
+
+    def startJob(self, plugin: str, input: Any = None) -> int:  # noqa: N802, A002 - dahu's names
+        """Queue a job of ``plugin`` on ``input`` (a dict or JSON text); its id, or -1 if input is blank."""
+        if self._closed.is_set():
+            raise LabError("the job server is shutting down")
+        if input is None or (isinstance(input, str) and not input.strip()):
+            return -1
+        job = Job(plugin, input, executor=self.executor, factory=self.factory)
+        job.connect_callback(self._finished)
+        self._queue.put(job)
+        return job.id
+
+    def abort(self, job_id: Any) -> bool:
+        """Abort a job; False if it is unknown or already over."""
+        job = Job.get_job_from_id(self._id(job_id))
+        return job.abort() if job is not None else False
+
+    def getJobState(self, job_id: Any) -> str:  # noqa: N802
+        return Job.get_status_from_id(self._id(job_id))
+
+    def waitJob(self, job_id: Any, timeout: float | None = None) -> str:  # noqa: N802
+        """Wait for a job (at most ``timeout`` and ``max_wait`` s); return its state then."""
+        limit = self.max_wait
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+                raise ValueError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+            limit = timeout if limit is None else min(limit, timeout)
+        job = Job.get_job_from_id(self._id(job_id))
+        if job is None:
+            return Job.get_status_from_id(self._id(job_id))
+        job.wait(limit)
+        return job.status
+
+    def initPlugin(self, name: str) -> str:  # noqa: N802
+        """Load (and make once) plugin ``name``; a message saying whether it worked."""
+        if not isinstance(name, str):
+            raise ValueError(f"a plugin name is a string, not {name!r}")
+        try:
+            plugin = self.factory(name)
+        except Exception as exc:
+            log.warning("initPlugin %s: %s", name, exc)
+            return f"Plugin not found: {name}, {exc}"
+        doc = (type(plugin).__doc__ or "").strip()
+        return f"Plugin loaded: {name}{os.linesep}{doc}"
+
+    def cleanJob(self, job_id: Any) -> str:  # noqa: N802
+        job = self._job(job_id)
+        if job.clean(wait=False):
+            return f"Job {job.id} cleaned"
+        return f"Job {job.id} is {job.status}: not cleaned (try again when it is over)"
+
+    def getJobOutput(self, job_id: Any) -> dict[str, Any]:  # noqa: N802
+        return self._data(job_id, Job.get_data_output_from_id)
+
+    def getJobInput(self, job_id: Any) -> dict[str, Any]:  # noqa: N802
+        return self._data(job_id, Job.get_data_input_from_id)
+
+    def _data(self, job_id: Any, getter: Callable[[int], Any]) -> dict[str, Any]:
+        data = getter(self._id(job_id))
+        if not isinstance(data, dict):
+            raise UnknownJob(str(data))
+        return data
+
+    def getJobError(self, job_id: Any) -> str:  # noqa: N802
+        job_id = self._id(job_id)
+        if Job.get_status_from_id(job_id) == STATE_INEXISTANT:
+            raise UnknownJob(f"No such job: {job_id}")
+        return Job.get_error_from_id(job_id)
+
+    def collectStatistics(self) -> None:  # noqa: N802
+        """Start collecting statistics in the background (``getStatistics`` returns them)."""
+        with self._stats_lock:
+            if self._stats_thread is not None and self._stats_thread.is_alive():
+                return
+            self._stats_thread = threading.Thread(target=self._collect, name="lab-dahu-statistics", daemon=True)
+            self._stats_thread.start()
+
+    def _collect(self) -> None:
+        started = time.time()
+        text = Job.stats()
+        self.last_stats = (text + os.linesep + f"Statistics collected on {time.asctime()}, "
+                           f"the collect took: {time.time() - started:.3f}s")
+        self._notify("statisticsCollected", self.last_stats)
+
+    def getStatistics(self) -> str:  # noqa: N802
+        thread = self._stats_thread
+        if thread is not None:
+            thread.join(self.max_wait)
+        return self.last_stats
+
+    def listPlugins(self) -> list[dict[str, str]]:  # noqa: N802
+        """``[{"name", "source", "doc"}]`` for every plugin this server can run."""
+        return self.factory.describe()
+
+    @staticmethod
+    def plugins_text(rows: list[dict[str, str]]) -> str:
+        """dahu's ``listPlugins`` text from :meth:`listPlugins`' rows."""
+        lines = ["List of all plugin currently loaded (use initPlugin to loaded additional plugins):"]
+        lines += [f" {row['name']} : {row['doc']}" for row in rows]
+        return os.linesep.join(lines)
+
+    @staticmethod
+    def is_final(state: str) -> bool:
+        return state in FINAL_STATES or state == STATE_INEXISTANT
