@@ -23,33 +23,25 @@ guarantees the core's delivery worker builds on:
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import numbers
-import socket
 from collections.abc import Sequence
 from typing import Any
 
 from lab_core import RejectedSamples, Sample, Writer
 
 from . import schema
-from .connection import ConnectionSettings, is_connection_error, is_data_error
+from .connection import ConnectionSettings
 from .errors import MySQLSetupError, UnknownCodenames
+from .inserter import BatchInserter
 
 log = logging.getLogger(__name__)
 
 Row = tuple[int, str, float]
 
 
-class _Uncertain:
-    """A batch whose COMMIT got no answer: its first row id and its rows, to look up later."""
-
-    def __init__(self, last_id: int, rows: list[Row], samples: list[Sample]):
-        self.last_id, self.rows, self.samples = last_id, set(rows), samples
-
-
-class MySQLWriter(Writer):
+class MySQLWriter(BatchInserter, Writer):
     """Writes samples to ``dateplots_<setup>`` (or ``table``) through the descriptions table's ids.
 
     Options (all keyword): ``database``, ``user``, ``password`` (or ``password_env``),
@@ -91,15 +83,15 @@ class MySQLWriter(Writer):
             self.max_batch = max_batch
         self.settings = ConnectionSettings.from_options(database=database, user=user, password=password,
                                                         **connection)
+        BatchInserter.__init__(self)
+        self.label = f"mysql writer {self.table}"
         self.skipped_errors = 0
-        self.info: schema.ContinuousTable | None = None
+        self.info: schema.ContinuousTable | None = None  # the table, as found on open
+        self._ready = False
         self._ids: dict[str, int] = {}
         self._ambiguous: set[str] = set()
-        self._conn = None
-        self._sql = ""
         self._format = schema.TimeFormatter(6)
         self._range = schema.TIME_RANGE["timestamp"]
-        self._uncertain: _Uncertain | None = None
 
     def __repr__(self) -> str:
         return f"MySQLWriter({self.settings.describe()}, table={self.table})"
@@ -108,11 +100,11 @@ class MySQLWriter(Writer):
 
     @property
     def is_open(self) -> bool:
-        return self.info is not None
+        return self._ready
 
     def open(self) -> None:
         """Connect, check the table and translate the codenames (once). Calling it again is harmless."""
-        if self.info is not None:
+        if self._ready:
             return
         conn = self._connection()
         try:
@@ -144,45 +136,17 @@ class MySQLWriter(Writer):
         sql = f"INSERT INTO {q} (type, time, value) VALUES (%s, %s, %s)"
         if info.unique:
             sql += " ON DUPLICATE KEY UPDATE type = type"
-        self._sql = sql
+        self.insert_sql = sql
+        self.keyed = info.unique
+        self.check_sql = f"SELECT type, time, value FROM {q} WHERE id = %s" if info.auto_id else ""
         self._format = schema.TimeFormatter(info.precision)
         self._range = schema.TIME_RANGE[info.time_type]
         self.info = info
+        self._ready = True
 
     def close(self) -> None:
         self._drop_connection()
-        self.info = None
-
-    def interrupt(self) -> None:
-        """Break a call blocked on the network (from another thread): it fails at once and is retried."""
-        conn = self._conn
-        sock = getattr(conn, "_sock", None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    # -- connection -------------------------------------------------------------------
-
-    def _connection(self):
-        if self._conn is None:
-            self._conn = self.settings.connect()
-        return self._conn
-
-    def _drop_connection(self, exc: BaseException | None = None) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        if exc is not None:
-            log.debug("mysql writer: dropping the connection after %s: %s", type(exc).__name__, exc)
-        try:
-            conn.close()
-        except Exception:  # already broken; the socket is released either way
-            try:
-                conn._force_close()
-            except Exception:
-                pass
+        self._ready = False
 
     def _register(self, codename: str) -> None:
         new_id, created = schema.register_codename(self._connection(), codename, table=self.descriptions_table)
@@ -193,17 +157,11 @@ class MySQLWriter(Writer):
     # -- writing ----------------------------------------------------------------------------
 
     def write(self, batch: Sequence[Sample]) -> None:
-        if self.info is None:
+        if not self._ready:
             self.open()
         rows, samples = self._rows(batch)
-        if not rows:
-            return
-        conn = self._connection()
-        if self._uncertain is not None:
-            rows, samples = self._resolve(conn, rows, samples)
-            if not rows:
-                return
-        self._insert(conn, rows, samples)
+        self.send(rows, samples)
+        self.skipped_errors += sum(1 for s in batch if s.error is not None)
 
     def _rows(self, batch: Sequence[Sample], looked_again: bool = False) -> tuple[list[Row], list[Sample]]:
         """Rows to insert and their samples, or ``RejectedSamples`` for those that can never be rows."""
@@ -215,7 +173,6 @@ class MySQLWriter(Writer):
         unknown: list[Sample] = []
         for s in batch:
             if s.error is not None:
-                self.skipped_errors += 1
                 continue
             value = s.value
             if type(value) is not float:
@@ -271,83 +228,8 @@ class MySQLWriter(Writer):
         return UnknownCodenames([n for n in names if n not in self._ambiguous], self.descriptions_table,
                                 self.setup, [n for n in names if n in self._ambiguous])
 
-    def _insert(self, conn, rows: list[Row], samples: list[Sample]) -> None:
-        cursor = conn.cursor()
-        try:
-            cursor.executemany(self._sql, rows)
-            last_id = cursor.lastrowid or 0
-        except Exception as exc:
-            if is_data_error(exc):
-                self._find_refused(conn, rows, samples, exc)
-            self._drop_connection(exc)
-            raise
-        try:
-            conn.commit()
-        except Exception as exc:
-            self._drop_connection(exc)
-            if self.info.unique or not (self.info.auto_id and last_id):
-                raise  # a retry is harmless (unique key) or cannot be checked (no id)
-            self._uncertain = _Uncertain(last_id, rows, samples)
-            log.warning("mysql writer: COMMIT of %d row(s) got no answer (%s); checking before a retry",
-                        len(rows), exc)
-            try:
-                rows, samples = self._resolve(self._connection(), rows, samples)
-            except Exception as again:
-                self._drop_connection(again)
-                raise exc from None
-            if rows:
-                raise  # not stored: the delivery worker sends the batch again
-
-    def _resolve(self, conn, rows: list[Row], samples: list[Sample]) -> tuple[list[Row], list[Sample]]:
-        """After a lost COMMIT: did the batch get stored? Return what of ``rows`` still has to be sent."""
-        uncertain = self._uncertain
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(f"SELECT type, time, value FROM {schema.quote(self.table)} WHERE id = %s",
-                               (uncertain.last_id,))
-                found = cursor.fetchone()
-            conn.commit()
-        except Exception as exc:
-            self._drop_connection(exc)
-            raise
-        self._uncertain = None
-        stored = found is not None and (found[0], self._format.of_datetime(found[1]), found[2]) in uncertain.rows
-        if not stored:
-            log.info("mysql writer: the unanswered batch was not stored; sending it again")
-            return rows, samples
-        log.info("mysql writer: the unanswered batch of %d row(s) was stored; not sending it again",
-                 len(uncertain.samples))
-        done = collections.Counter(uncertain.samples)
-        keep_rows, keep_samples = [], []
-        for row, sample in zip(rows, samples):
-            if done[sample] > 0:
-                done[sample] -= 1
-                continue
-            keep_rows.append(row)
-            keep_samples.append(sample)
-        return keep_rows, keep_samples
-
-    def _find_refused(self, conn, rows: list[Row], samples: list[Sample], exc: BaseException) -> None:
-        """The server refused the batch for its data: find the rows it refuses, one by one, and reject them."""
-        refused: list[Sample] = []
-        try:
-            conn.rollback()
-            single = self._sql
-            with conn.cursor() as cursor:
-                for row, sample in zip(rows, samples):
-                    try:
-                        cursor.execute(single, row)
-                    except Exception as row_exc:
-                        if not is_data_error(row_exc):
-                            raise
-                        refused.append(sample)
-            conn.rollback()
-        except Exception as other:
-            if is_connection_error(other):
-                return  # the caller drops the connection and the batch is retried
-            raise
-        if refused:
-            raise RejectedSamples(refused, f"the server refused the row(s): {exc}") from exc
+    def stored_row(self, found):
+        return (found[0], self._format.of_datetime(found[1]), found[2])
 
     # -- helpers for tools and tests -------------------------------------------------------
 
