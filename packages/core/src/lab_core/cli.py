@@ -51,10 +51,7 @@ def make_parser(registry: Registry) -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, metavar="S", help="stop cleanly after S seconds")
     run.set_defaults(func=cmd_run)
 
-    try:
-        registry.hook.lab_subcommands(subparsers=sub)
-    except Exception:  # a plugin's broken command must not take `lab` down
-        log.exception("a plugin failed to add its sub-commands")
+    registry.call_each("lab_subcommands", subparsers=sub)  # a broken plugin must not take `lab` down
     return parser
 
 

@@ -100,10 +100,7 @@ class Collector:
         self.listeners.append(listener)
 
     def _fire(self, event: str, **kwargs: Any) -> None:
-        try:
-            getattr(self.registry.hook, f"lab_{event}")(collector=self, **kwargs)
-        except Exception:
-            log.exception("a lab_%s hook raised; the collector carries on", event)
+        self.registry.call_each(f"lab_{event}", collector=self, **kwargs)
         for listener in self.listeners:
             method = getattr(listener, event, None)
             if method is None:

@@ -142,10 +142,22 @@ def _plugin_instances(kind: str, raw: Any, registry: Registry, reserved: set[str
     return instances
 
 
-def build(data: Mapping[str, Any], registry: Registry | None = None, base_dir: str | os.PathLike = ".") -> Setup:
-    """Check ``data`` (a parsed configuration) and build its collector and contexts."""
+@attrs.frozen
+class Plan:
+    """A checked configuration: plugin instances made, nothing started, no file opened."""
+
+    readers: dict[str, Any]
+    writers: dict[str, Any]
+    spools: dict[str, Any]  # writer name -> spool specification
+    contexts: tuple[Context, ...]
+    settings: dict[str, Any]
+    registry: Registry
+
+
+def plan(data: Mapping[str, Any], registry: Registry | None = None) -> Plan:
+    """Check ``data`` (a parsed configuration) and make its readers and writers."""
     data = _table(data, "configuration")
-    _no_unknown(data, {"collector", "readers", "writers", "contexts", "bundle"}, "configuration")
+    _no_unknown(data, {"collector", "readers", "writers", "contexts"}, "configuration")
     settings = _table(data.get("collector", {}), "collector")
     _no_unknown(settings, COLLECTOR_KEYS, "collector")
     registry = registry or Registry(disabled=settings.get("disabled_plugins", ()))
@@ -157,21 +169,32 @@ def build(data: Mapping[str, Any], registry: Registry | None = None, base_dir: s
     if not writers:
         raise ConfigError("writers: at least one [writers.NAME] table is needed")
     _check_references(contexts, readers, writers)
-    spool_dir = Path(base_dir) / settings.get("spool_dir", "var/spool")
-    spools = {}
-    for name, (_, extra) in writers.items():
-        try:
-            spools[name] = make_spool(extra.get("spool"), spool_dir, name)
-        except (TypeError, ValueError, RuntimeError, OSError) as exc:
-            raise ConfigError(f"writers.{name}.spool: {exc}") from None
     try:
-        collector = Collector(
-            readers, {n: w for n, (w, _) in writers.items()}, spools=spools, registry=registry,
-            interval_policy=IntervalPolicy(settings.get("interval_policy", "clamp")),
-            flush_timeout_s=float(settings.get("flush_timeout_s", 10.0)))
-    except ValueError as exc:
+        IntervalPolicy(settings.get("interval_policy", "clamp"))
+        float(settings.get("flush_timeout_s", 10.0))
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"collector: {exc}") from None
-    return Setup(collector, contexts)
+    return Plan(readers, {n: w for n, (w, _) in writers.items()},
+                {n: extra.get("spool") for n, (_, extra) in writers.items()}, contexts, settings, registry)
+
+
+def build(data: Mapping[str, Any], registry: Registry | None = None, base_dir: str | os.PathLike = ".") -> Setup:
+    """Check ``data`` and build its collector (threads started, spools open) and contexts."""
+    checked = plan(data, registry)
+    spool_dir = Path(base_dir) / checked.settings.get("spool_dir", "var/spool")
+    spools = {}
+    for name, spec in checked.spools.items():
+        try:
+            spools[name] = make_spool(spec, spool_dir, name)
+        except (TypeError, ValueError, RuntimeError, OSError) as exc:
+            for spool in spools.values():
+                spool.close()
+            raise ConfigError(f"writers.{name}.spool: {exc}") from None
+    collector = Collector(
+        checked.readers, checked.writers, spools=spools, registry=checked.registry,
+        interval_policy=IntervalPolicy(checked.settings.get("interval_policy", "clamp")),
+        flush_timeout_s=float(checked.settings.get("flush_timeout_s", 10.0)))
+    return Setup(collector, checked.contexts)
 
 
 def _check_references(contexts, readers, writers) -> None:
@@ -192,10 +215,13 @@ def _check_references(contexts, readers, writers) -> None:
                 raise ConfigError(f"{key}.address: {exc}") from None
 
 
-def load(path: str | os.PathLike, registry: Registry | None = None) -> Setup:
-    """Read and build the configuration file at ``path`` (relative paths in it are the caller's)."""
+def load(path: str | os.PathLike, registry: Registry | None = None, check_only: bool = False) -> Setup | Plan:
+    """Read and build (or with ``check_only``, only check) the configuration file at ``path``.
+
+    Relative paths inside it are relative to the current directory.
+    """
     try:
-        return build(read_toml(path), registry)
+        return (plan if check_only else build)(read_toml(path), registry)
     except ConfigError as exc:
         if str(exc).startswith(str(path)):
             raise

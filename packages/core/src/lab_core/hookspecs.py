@@ -72,6 +72,19 @@ def lab_subcommands(subparsers):
     """
 
 
+# -- per-lab bundles ------------------------------------------------------------
+
+
+@hookspec
+def lab_bundle_config():
+    """The default configuration a per-lab bundle ships.
+
+    Implemented by bundle distributions only (those that pin a curated set of
+    plugin distributions). Receives nothing. Returns the path of a TOML
+    configuration file; ``lab run`` uses it when no file is given.
+    """
+
+
 # -- collector life cycle (variables_collector's listener events) -----------
 
 

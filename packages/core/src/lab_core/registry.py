@@ -100,6 +100,20 @@ def _core_requirement(dist: importlib_metadata.Distribution) -> str:
     return ""
 
 
+def bundle_requirements(info: PluginInfo) -> list[Requirement]:
+    """The requirements (pins) of a plugin's distribution, from its metadata."""
+    dist = info.entry_point.dist if info.entry_point is not None else None
+    requirements = []
+    for line in (dist.requires or ()) if dist else ():
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if not req.marker or req.marker.evaluate({"extra": ""}):
+            requirements.append(req)
+    return requirements
+
+
 def resolve(target: Any) -> Any:
     """Import a ``"module:attribute"`` reference; anything else is returned as is."""
     if not isinstance(target, str):
@@ -175,6 +189,26 @@ class Registry:
             if info.status is Status.FOUND:
                 self._load(info)
         return self.plugins()
+
+    def bundles(self) -> dict[str, tuple[PluginInfo, str]]:
+        """Installed bundles: ``{distribution: (plugin info, default config path)}``.
+
+        Also marks every plugin whose distribution a bundle requires with that bundle.
+        """
+        self.load()
+        found = {}
+        for impl in self.manager.hook.lab_bundle_config.get_hookimpls():
+            info = self._plugins.get(impl.plugin_name)
+            try:
+                found[info.distribution] = (info, str(impl.function()))
+            except Exception as exc:
+                log.warning("bundle %s: lab_bundle_config raised %r", info.distribution, exc)
+        for bundle, _ in found.values():
+            pinned = {req.name.lower().replace("_", "-") for req in bundle_requirements(bundle)}
+            for info in self.plugins():
+                if info.distribution.lower().replace("_", "-") in pinned:
+                    info.bundle = bundle.distribution
+        return found
 
     def _load(self, info: PluginInfo) -> None:
         try:
@@ -274,6 +308,19 @@ class Registry:
 
     def processor(self, name: str, /, **options: Any) -> Any:
         return self.make("processor", name, **options)
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call every plugin's ``hook_name`` on its own: one that raises is logged with its
+        plugin's name and the others still run (pluggy would stop at the first error)."""
+        results = []
+        for impl in reversed(getattr(self.hook, hook_name).get_hookimpls()):
+            try:
+                args = {name: kwargs[name] for name in impl.argnames}
+                results.append(impl.function(**args))
+            except Exception as exc:
+                log.warning("plugin %s: %s raised %s: %s", impl.plugin_name, hook_name, type(exc).__name__, exc,
+                            exc_info=log.isEnabledFor(logging.DEBUG))
+        return results
 
     @property
     def hook(self) -> Any:

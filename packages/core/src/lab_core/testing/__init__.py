@@ -19,7 +19,7 @@
 ``read_back(writer) -> list of (codename, time, value)``.
 """
 
-from .contracts import ReaderContract, WriterContract
+from .contracts import ProcessorContract, ReaderContract, WriterContract
 from .distributions import make_distribution
 
-__all__ = ["ReaderContract", "WriterContract", "make_distribution"]
+__all__ = ["ProcessorContract", "ReaderContract", "WriterContract", "make_distribution"]

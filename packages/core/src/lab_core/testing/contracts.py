@@ -138,3 +138,36 @@ class WriterContract:
             pytest.skip("set plugin_name to check the entry point")
         cls = Registry().get_class("writer", self.plugin_name)
         assert isinstance(writer, cls)
+
+
+class ProcessorContract:
+    """What every processing plugin promises. Provide ``processor``, ``good_input`` and
+    ``bad_input`` fixtures; optionally ``plugin_name``."""
+
+    plugin_name: str | None = None
+
+    def test_is_a_processor_with_dicts(self, processor):
+        assert isinstance(processor.input, dict) and isinstance(processor.output, dict)
+        for step in ("setup", "process", "teardown", "abort"):
+            assert callable(getattr(processor, step))
+
+    def test_life_cycle_gives_json_output(self, processor, good_input):
+        import json
+
+        processor.setup(dict(good_input))
+        processor.process()
+        processor.teardown()
+        assert processor.output
+        json.dumps(processor.output)  # outputs travel as JSON
+
+    def test_bad_input_raises_and_teardown_still_works(self, processor, bad_input):
+        processor.setup(dict(bad_input))
+        with pytest.raises(Exception):  # noqa: B017 - any clear error will do
+            processor.process()
+        processor.teardown()
+
+    def test_published_through_entry_points(self, processor):
+        if self.plugin_name is None:
+            pytest.skip("set plugin_name to check the entry point")
+        cls = Registry().get_class("processor", self.plugin_name)
+        assert isinstance(processor, cls)
