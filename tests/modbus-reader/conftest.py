@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from lab_core import Variable
 
 
 @pytest.fixture
@@ -44,12 +43,3 @@ def make_reader(sim):
     yield make
     for reader in readers:
         reader.close()
-
-
-def variables(*addresses: str, value_type: str = "float") -> list[Variable]:
-    """Variables v0, v1, … for ``addresses`` (a "TYPE|address" entry sets the value type)."""
-    result = []
-    for i, address in enumerate(addresses):
-        kind, _, text = address.rpartition("|")
-        result.append(Variable(i + 1, f"v{i}", text, reader="plc", value_type=kind or value_type))
-    return result

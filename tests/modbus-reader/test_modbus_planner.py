@@ -39,8 +39,9 @@ def test_gaps_are_bridged_up_to_max_gap():
     assert spans(plan(a, Limits(max_gap=10))) == [("hr", 0, 12), ("hr", 30, 1)]
     assert spans(plan(a, Limits(max_gap=18))) == [("hr", 0, 31)]
     assert spans(plan(a, Limits(max_gap=0))) == [("hr", 0, 1), ("hr", 11, 1), ("hr", 30, 1)]
-    bits = addrs("co:0", "co:64", "co:200")
-    assert spans(plan(bits)) == [("co", 0, 65), ("co", 200, 1)]  # max_gap_bits = 64 by default
+    bits = addrs("co:0", "co:256", "co:600")
+    assert spans(plan(bits)) == [("co", 0, 257), ("co", 600, 1)]  # max_gap_bits = 256 by default
+    assert spans(plan(addrs("hr:0", "hr:33", "hr:67"))) == [("hr", 0, 34), ("hr", 67, 1)]  # max_gap = 32
 
 
 def test_protocol_limits():

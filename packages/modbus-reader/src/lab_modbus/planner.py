@@ -56,8 +56,8 @@ class Request:
 class Limits:
     max_registers: int = MAX_REGISTERS
     max_bits: int = MAX_BITS
-    max_gap: int = 10  # registers a merged request may read for nothing
-    max_gap_bits: int = 64
+    max_gap: int = 32  # registers a merged request may read for nothing
+    max_gap_bits: int = 256
 
     def span(self, table: Table) -> int:
         return self.max_bits if table.is_bits else self.max_registers

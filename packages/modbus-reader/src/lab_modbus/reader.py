@@ -84,7 +84,7 @@ class ModbusReader(Reader):
     def __init__(self, host: str | None = None, port: int = 502, *, serial: str | None = None,
                  protocol: str | None = None, unit: int = 1, timeout: float = 1.0, retries: int = 1,
                  pause_ms: float = 0.0, baudrate: int = 19200, bytesize: int = 8, parity: str = "N",
-                 stopbits: int = 1, coalesce: bool = True, max_gap: int = 10, max_gap_bits: int = 64,
+                 stopbits: int = 1, coalesce: bool = True, max_gap: int = 32, max_gap_bits: int = 256,
                  max_registers: int = 125, max_bits: int = 2000, remerge_s: float = 300.0,
                  reconnect_delay: float = 0.5, reconnect_delay_max: float = 0.0,
                  min_interval_ms: float = 0.0):
@@ -96,8 +96,8 @@ class ModbusReader(Reader):
         if protocol != "rtu" and not host:
             raise ValueError(f"protocol {protocol!r} needs host = the device's name or IP address "
                              "(or serial = a serial port for RTU)")
-        if protocol != "rtu" and serial:
-            raise ValueError(f"give either host (protocol {protocol!r}) or serial (RTU), not both")
+        if host and serial:
+            raise ValueError("give either host (Modbus TCP, RTU over TCP) or serial (RTU), not both")
         _check_int("port", port, 1, 65535)
         _check_int("unit", unit, 0, 247)
         _check_int("retries", retries, 0, 10)
@@ -308,19 +308,20 @@ class ModbusReader(Reader):
         isolated = [j for j, a in enumerate(addresses) if a in self.learned.isolated]
         return plan(addresses, self.limits, self.learned.breaks, isolated)
 
-    def _run(self, request: Request, addresses: list[Address], values: dict, errors: dict) -> None:
+    def _run(self, request: Request, addresses: list[Address], values: dict, errors: dict) -> bool:
+        """Execute ``request`` and decode its members; False if the device refused it as a whole."""
         outcome = self._execute(request)
         if isinstance(outcome, int):  # an exception code
             if len(request.members) > 1 and outcome not in TRANSIENT_CODES:
                 self._split(request, addresses, values, errors)
-                return
+                return False
             if self.coalesce and outcome not in TRANSIENT_CODES:
                 self._isolate(addresses[request.members[0]])
             message = f"exception response {outcome} ({EXCEPTION_NAMES.get(outcome, 'unknown')}) " \
                       f"reading {addresses[request.members[0]]} from {self.where}"
             for j in request.members:
                 errors[j] = message
-            return
+            return False
         for j in request.members:
             address = addresses[j]
             raw = outcome[address.start - request.start:address.end - request.start]
@@ -328,6 +329,7 @@ class ModbusReader(Reader):
                 values[j] = address.decode(raw)
             except (ValueError, ArithmeticError) as exc:
                 errors[j] = f"cannot decode {address}: {exc}"
+        return True
 
     def _split(self, request: Request, addresses: list[Address], values: dict, errors: dict) -> None:
         """Bisect a refused merged request until the refused addresses are found; remember where."""
@@ -335,12 +337,11 @@ class ModbusReader(Reader):
         members = sorted(request.members, key=lambda j: (addresses[j].start, addresses[j].end))
         half = len(members) // 2
         left, right = sub_request(addresses, members[:half]), sub_request(addresses, members[half:])
-        failed_before = len(errors)
-        for part in (left, right):
-            self._run(part, addresses, values, errors)
-        if len(errors) == failed_before:  # each half alone is fine: the trouble is in between
+        left_ok = self._run(left, addresses, values, errors)
+        right_ok = self._run(right, addresses, values, errors)
+        if left_ok and right_ok:  # each half alone is fine: the trouble is in between
             self._learn_break(request.key, max(right.start, left.start + 1))
-        log.info("modbus %s: %s:%d+%d refused; split it (%d request(s) learned to avoid)", self.where,
+        log.info("modbus %s: %s:%d+%d refused; split it (%d break(s) learned)", self.where,
                  request.table.value, request.start, request.count,
                  sum(map(len, self.learned.breaks.values())))
 
