@@ -35,17 +35,28 @@ commands           –                              {command: [argument, …]}
 ================== ============================== =========================================
 
 Negative job ids count back from the last job (-1 is the last one).
+
+``waitJob`` waits at most ``timeout`` seconds (default and upper bound: the
+server's ``max_wait``) and answers the job's state then. On a transport whose
+peers can reply later (lab-sockets' ``udp``), the reply is sent when the job
+ends or the time is up, without holding up other requests; elsewhere (``tcp``)
+the request's own connection waits.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from lab_core import LabError
 
-from .job import _jsonable
+from .job import Job, _jsonable
 from .service import JobService, UnknownJob
 
 log = logging.getLogger(__name__)
@@ -121,11 +132,14 @@ class DahuProtocol:
     def __call__(self, request: bytes, peer: Any = None) -> bytes:
         return self.handle(request, peer)
 
-    def handle(self, request: bytes, peer: Any = None) -> bytes:
+    def handle(self, request: bytes, peer: Any = None) -> bytes | None:
         try:
             command, arguments = self.parse(request)
+            if command == "waitJob" and callable(getattr(peer, "reply", None)):
+                if self._wait_later(arguments, peer):
+                    return None  # the reply goes out when the job ends or the time is up
             result = self.execute(command, arguments)
-            reply = RET + json.dumps(result, default=_jsonable, allow_nan=True).encode("utf-8")
+            reply = self.ret(result)
         except (BadRequest, UnknownJob) as exc:
             reply = ERROR + str(exc).encode("utf-8")
         except (LabError, ValueError, TypeError) as exc:
@@ -133,11 +147,38 @@ class DahuProtocol:
         except Exception as exc:  # nothing a client sends may take the server down
             log.exception("command from %s failed", peer)
             reply = EXCEP + f"{type(exc).__name__}: {exc}".encode()
-        if self.max_reply is not None and len(reply) > self.max_reply:
+        limit = getattr(peer, "max_reply", None) or self.max_reply
+        if limit is not None and len(reply) > limit:
             reply = ERROR + (f"the reply ({len(reply)} bytes) is larger than this transport carries "
-                             f"({self.max_reply} bytes); use the tcp transport, or read the job's "
+                             f"({limit} bytes); use the tcp transport, or read the job's "
                              f".out file from the server's work directory").encode()
         return reply
+
+    @staticmethod
+    def ret(result: Any) -> bytes:
+        return RET + json.dumps(result, default=_jsonable, allow_nan=True).encode("utf-8")
+
+    def _wait_later(self, arguments: dict[str, Any], peer: Any) -> bool:
+        """Arrange a deferred ``waitJob`` reply; False when the answer is due now."""
+        job = Job.get_job_from_id(arguments["job_id"])
+        if job is None or job.finished:
+            return False
+        limit = self.service.max_wait
+        timeout = arguments.get("timeout")
+        if timeout is not None:
+            limit = timeout if limit is None else min(limit, timeout)
+        if limit is not None and limit <= 0:
+            return False
+        once = threading.Lock()
+
+        def answer(_job: Any = None) -> None:
+            if once.acquire(blocking=False):
+                peer.reply(self.ret(job.status))
+
+        job.connect_callback(answer)
+        if limit is not None:
+            _deadlines.add(time.monotonic() + limit, answer)
+        return True
 
     @staticmethod
     def parse(request: bytes) -> tuple[str, dict[str, Any]]:
@@ -167,3 +208,35 @@ class DahuProtocol:
         if command == "commands":
             return {name: list(req + opt) for name, (req, opt) in COMMANDS.items()}
         return getattr(self.service, command)(**arguments)
+
+
+class _Deadlines:
+    """One thread that calls functions at their deadlines (deferred ``waitJob`` replies)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._counter = itertools.count()
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: float, fn: Callable[[], None]) -> None:
+        with self._condition:
+            heapq.heappush(self._heap, (deadline, next(self._counter), fn))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lab-dahu-deadlines", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._condition.wait(None if not self._heap else self._heap[0][0] - time.monotonic())
+                _, _, fn = heapq.heappop(self._heap)
+            try:
+                fn()
+            except Exception:
+                log.exception("deferred reply failed")
+
+
+_deadlines = _Deadlines()

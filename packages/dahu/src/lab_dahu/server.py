@@ -36,6 +36,7 @@ class JobServer:
                  port: int = DEFAULT_PORT, registry: Registry | None = None, **transport_options: Any):
         self.service = service or JobService()
         self.transport_name = transport
+        # a transport's peers may state their own limit (lab-sockets' do); udp's is known anyway
         self.protocol = DahuProtocol(self.service, max_reply=UDP_MAX if transport == "udp" else None)
         registry = registry or default_registry()
         self.transport = registry.transport(transport, self.protocol, host=host, port=port, **transport_options)

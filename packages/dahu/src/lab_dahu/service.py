@@ -172,17 +172,17 @@ class JobService:
         job.wait(limit)
         return job.status
 
-    def initPlugin(self, name: str) -> str:  # noqa: N802
-        """Load (and make once) plugin ``name``; a message saying whether it worked."""
-        if not isinstance(name, str):
-            raise ValueError(f"a plugin name is a string, not {name!r}")
+    def initPlugin(self, plugin: str) -> str:  # noqa: N802
+        """Load (and make once) plugin ``plugin``; a message saying whether it worked."""
+        if not isinstance(plugin, str):
+            raise ValueError(f"a plugin name is a string, not {plugin!r}")
         try:
-            plugin = self.factory(name)
+            instance = self.factory(plugin)
         except Exception as exc:
-            log.warning("initPlugin %s: %s", name, exc)
-            return f"Plugin not found: {name}, {exc}"
-        doc = (type(plugin).__doc__ or "").strip()
-        return f"Plugin loaded: {name}{os.linesep}{doc}"
+            log.warning("initPlugin %s: %s", plugin, exc)
+            return f"Plugin not found: {plugin}, {exc}"
+        doc = (type(instance).__doc__ or "").strip()
+        return f"Plugin loaded: {plugin}{os.linesep}{doc}"
 
     def cleanJob(self, job_id: Any) -> str:  # noqa: N802
         job = self._job(job_id)
