@@ -1,0 +1,165 @@
+"""The HTTP side: the page, its static files, a JSON endpoint and the server-sent event stream.
+
+Standard library only (``ThreadingHTTPServer``): one thread per connection. A browser's
+event stream lives in its own thread that waits on its own ``Client``; nothing else ever
+waits for it. A browser that stops reading blocks only its own thread, and only until the
+socket's send timeout (``write_timeout``), after which it is disconnected.
+
+Routes: ``/`` (the page), ``/static/<file>``, ``/api/values`` (JSON: latest values, staleness,
+sources; ``?history=1`` adds the plotted points), ``/events`` (``text/event-stream``:
+``snapshot`` then ``update`` events), ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import __version__
+from .hub import Hub, HubClosed, TooManyClients
+from .protocol import dumps
+
+log = logging.getLogger(__name__)
+
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml",
+          "": "text/plain; charset=utf-8"}
+_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'"
+
+
+def load_static() -> dict[str, tuple[bytes, str]]:
+    """The files under ``lab_live/static``: name -> (content, content type). Read once, at start."""
+    result = {}
+    for entry in files("lab_live").joinpath("static").iterdir():
+        if entry.is_file():
+            suffix = entry.name[entry.name.rfind("."):] if "." in entry.name else ""
+            result[entry.name] = (entry.read_bytes(), _TYPES.get(suffix, _TYPES[""]))
+    return result
+
+
+class DashboardServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], hub: Hub, *, title: str = "lab live",
+                 write_timeout: float = 20.0, keepalive: float = 15.0, min_event_gap: float = 0.05):
+        self.hub = hub
+        self.title = title
+        self.write_timeout = write_timeout
+        self.keepalive = keepalive
+        self.min_event_gap = min_event_gap
+        self.static = load_static()
+        self.stopping = False
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, DashboardHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("error serving %s", client_address, exc_info=True)
+
+
+class DashboardHandler(BaseHTTPRequestHandler):
+    server: DashboardServer
+    server_version = f"lab-live/{__version__}"
+    protocol_version = "HTTP/1.0"  # one request per connection; the event stream ends with the connection
+
+    def setup(self) -> None:
+        self.timeout = self.server.write_timeout  # applied to the socket by StreamRequestHandler.setup
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._route(head=True)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._route(head=False)
+
+    def _route(self, head: bool) -> None:
+        url = urlsplit(self.path)
+        path = url.path
+        if path in ("/", "/index.html"):
+            return self._static("index.html", head)
+        if path.startswith("/static/"):
+            return self._static(path[len("/static/"):], head)
+        if path == "/api/values":
+            query = parse_qs(url.query)
+            history = query.get("history", ["0"])[-1] not in ("0", "", "false", "no")
+            body = self.server.hub.snapshot(history=history)
+            body["title"] = self.server.title
+            body["clients"] = self.server.hub.clients
+            return self._send(HTTPStatus.OK, dumps(body).encode(), "application/json", head)
+        if path == "/events":
+            return self._events()
+        if path == "/healthz":
+            return self._send(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8", head)
+        self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8", head)
+
+    def _static(self, name: str, head: bool) -> None:
+        found = self.server.static.get(name)
+        if found is None:
+            return self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8", head)
+        body, kind = found
+        self._send(HTTPStatus.OK, body, kind, head, cache=name != "index.html")
+
+    def _send(self, status: HTTPStatus, body: bytes, kind: str, head: bool = False, cache: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "max-age=300" if cache else "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if kind.startswith("text/html"):
+            self.send_header("Content-Security-Policy", _CSP)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _events(self) -> None:
+        hub = self.server.hub
+        try:
+            client = hub.connect()
+        except TooManyClients as exc:
+            return self._send(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}\n".encode(), "text/plain; charset=utf-8")
+        except HubClosed:
+            return self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"stopping\n", "text/plain; charset=utf-8")
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Accel-Buffering", "no")  # tell reverse proxies not to buffer
+            self.end_headers()
+            self.wfile.write(b"retry: 2000\n\n")
+            last_sent = 0.0
+            while not self.server.stopping:
+                if not client.wait(self.server.keepalive):
+                    self.wfile.write(b": keepalive\n\n")
+                    continue
+                # a little coalescing: at most one event per min_event_gap seconds per browser
+                gap = last_sent + self.server.min_event_gap - time.monotonic()
+                if gap > 0:
+                    time.sleep(gap)
+                update = client.take()
+                if client.resync:
+                    snapshot = hub.snapshot(client)
+                    snapshot["title"] = self.server.title
+                    self._event("snapshot", snapshot)
+                elif update is not None:
+                    update["now"] = hub.wallclock()
+                    self._event("update", update)
+                last_sent = time.monotonic()
+        except HubClosed:
+            pass
+        except OSError as exc:  # the browser went away, or stopped reading for write_timeout seconds
+            log.debug("event stream to %s ended: %s", self.address_string(), exc)
+        finally:
+            hub.disconnect(client)
+
+    def _event(self, name: str, data: dict[str, Any]) -> None:
+        self.wfile.write(f"event: {name}\ndata: {dumps(data)}\n\n".encode())
