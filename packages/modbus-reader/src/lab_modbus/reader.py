@@ -254,18 +254,17 @@ class ModbusReader(Reader):
         self._last_scan = now
         self.stats.scans += 1
         at = time.time()
-        results: list[object] = [None] * len(variables)  # a value, or an error string
-        done = [False] * len(variables)
         addresses: list[Address] = []
-        index: list[int] = []  # position in ``variables`` of each parsed address
+        position: list[int] = []  # index in ``variables`` of each parsed address
+        bad: dict[int, str] = {}  # index in ``variables`` -> why its address cannot be read
         for i, variable in enumerate(variables):
             try:
                 addresses.append(self.address(variable.address))
-                index.append(i)
+                position.append(i)
             except ValueError as exc:
-                results[i], done[i] = f"bad address {variable.address!r}: {exc}", True
-        values: dict[int, object] = {}
-        errors: dict[int, str] = {}
+                bad[i] = f"bad address {variable.address!r}: {exc}"
+        values: dict[int, object] = {}  # index in ``addresses`` -> value
+        errors: dict[int, str] = {}  # index in ``addresses`` -> error
         silent: dict[int, str] = {}  # units that did not answer this scan -> why
         try:
             self._connect()
@@ -281,23 +280,16 @@ class ModbusReader(Reader):
                         if j not in values:
                             errors.setdefault(j, str(exc))
         except DeviceDown as exc:
-            message = str(exc)
             for j in range(len(addresses)):
-                if j not in values and j not in errors:
-                    errors[j] = message
-        samples = []
-        for j, i in enumerate(index):
+                if j not in values:
+                    errors.setdefault(j, str(exc))
+        for j, i in enumerate(position):
             if j in values:
-                results[i] = values[j]
-            else:
-                results[i] = errors.get(j, "not read")
-                done[i] = True
-        for i, variable in enumerate(variables):
-            if done[i]:
-                samples.append(Sample.failed(variable.codename, str(results[i]), at))
-            else:
-                samples.append(Sample(variable.codename, at, results[i]))
-        return samples
+                continue
+            bad[i] = errors.get(j, "not read")
+        value_of = {i: values[j] for j, i in enumerate(position) if j in values}
+        return [Sample.failed(v.codename, bad[i], at) if i in bad else Sample(v.codename, at, value_of[i])
+                for i, v in enumerate(variables)]
 
     def _plan(self, addresses: list[Address]) -> list[Request]:
         if not self.coalesce:
