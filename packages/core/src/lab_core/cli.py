@@ -13,13 +13,19 @@ from collections.abc import Sequence
 
 from . import API_VERSION, __version__
 from .errors import LabError
-from .registry import Registry, Status, default_registry
+from .registry import DISABLE_ENV, Registry, Status, default_registry
 
 log = logging.getLogger("lab")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --disable is honoured before any plugin is imported (plugins add sub-commands to the parser)
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--disable", action="append", default=[])
+    disabled = early.parse_known_args(argv)[0].disable
     registry = default_registry()
+    registry.disabled.update(name for names in disabled for name in names.split(","))
     parser = make_parser(registry)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -40,6 +46,8 @@ def make_parser(registry: Registry) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lab", description="Laboratory data acquisition: read, serve, log, process.")
     parser.add_argument("--version", action="version", version=f"lab-core {__version__} (plugin API {API_VERSION})")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--disable", action="append", default=[], metavar="PLUGIN",
+                        help=f"leave a plugin out without uninstalling it (repeatable; also {DISABLE_ENV}=a,b)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     plugins = sub.add_parser("plugins", help="list installed plugins (name, kind, distribution, version, status)")
@@ -63,6 +71,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     infos = registry.load()
     for kind in ("reader", "writer", "transport", "processor"):
         registry.components(kind)  # fills PluginInfo.provides
+    registry.bundles()  # fills PluginInfo.bundle
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2))
         return 0

@@ -16,3 +16,10 @@ def lab_writers():
         "console": "lab_core.writers.console:ConsoleWriter",
         "null": "lab_core.writers.console:NullWriter",
     }
+
+
+@hookimpl
+def lab_subcommands(subparsers):
+    from .commands import add
+
+    add(subparsers)

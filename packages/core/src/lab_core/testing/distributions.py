@@ -15,6 +15,7 @@ def make_distribution(root: str | Path, name: str, *, version: str = "1.0", plug
     are Requires-Dist lines, e.g. ``("lab-core>=2",)``.
     """
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     plugin = plugin or name
     module = module or f"{name.replace('-', '_')}_plugin"
     (root / f"{module}.py").write_text(textwrap.dedent(source))

@@ -1,0 +1,62 @@
+"""lab-core's own sub-commands, added through the ``lab_subcommands`` hook like anyone's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import attrs
+
+
+def add(subparsers) -> None:
+    new = subparsers.add_parser("new", help="write a new plugin or bundle distribution from a template")
+    kinds = new.add_subparsers(title="what", metavar="plugin|bundle", required=True)
+    plugin = kinds.add_parser("plugin", help="a third-party plugin distribution (with contract tests)")
+    plugin.add_argument("name", help="plugin name, e.g. thermo (distribution lab-thermo)")
+    plugin.add_argument("--kind", required=True, choices=("reader", "writer", "processor"))
+    plugin.add_argument("--dir", help="where to write it (default: ./lab-NAME)")
+    plugin.set_defaults(func=cmd_new_plugin)
+    bundle = kinds.add_parser("bundle", help="a per-lab bundle: pinned plugins and a default configuration")
+    bundle.add_argument("name", help="lab name, e.g. surface (distribution lab-surface-bundle)")
+    bundle.add_argument("--with", dest="with_", action="append", default=[], metavar="DIST[==VERSION]",
+                        help="a plugin distribution to pin (repeatable; installed version if none given)")
+    bundle.add_argument("--dir", help="where to write it (default: ./lab-NAME-bundle)")
+    bundle.set_defaults(func=cmd_new_bundle)
+
+    doctor = subparsers.add_parser("doctor", help="check installed plugins, bundles and a configuration")
+    doctor.add_argument("config", nargs="?", help="configuration to check (default: the bundle's, if any)")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(func=cmd_doctor)
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import new_plugin
+
+    root = new_plugin(args.name, args.kind, args.dir)
+    print(f"wrote {root}/\n  next: pip install -e '{root}[test]' && pytest {root} && lab plugins")
+    return 0
+
+
+def cmd_new_bundle(args: argparse.Namespace) -> int:
+    from .scaffold import new_bundle
+
+    root = new_bundle(args.name, args.with_, args.dir)
+    print(f"wrote {root}/\n  next: edit {root}/src/*/lab.toml, then pip install {root} && lab doctor && lab run")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .bundles import default_config
+    from .doctor import diagnose, report
+    from .registry import default_registry
+
+    registry = default_registry()
+    config = args.config or default_config(registry)
+    findings = diagnose(registry, config)
+    if args.json:
+        print(json.dumps([attrs.asdict(f) for f in findings], indent=2))
+    else:
+        if config:
+            print(f"checked configuration {config}")
+        print(report(findings))
+    return 1 if any(f.level == "error" for f in findings) else 0
