@@ -8,13 +8,12 @@ import struct
 import threading
 
 import pytest
-from sockets_helpers import HOST, udp
-
 from lab_core import Registry, Transport, default_registry
 from lab_sockets import DataPushSocket, DateDataPullSocket, PullClient, PushClient
 from lab_sockets.transports import make_transport, transport_class
 from lab_sockets.transports.tcp import TcpConnection, TcpTransport
 from lab_sockets.transports.udp import UdpTransport
+from sockets_helpers import HOST, udp
 
 
 def echo(request, peer):
@@ -44,17 +43,20 @@ def test_request_classmethod(serve, name):
 
 @pytest.mark.parametrize("name", ["udp", "tcp"])
 def test_request_timeout(serve, name):
-    silent = serve(make_transport(name, lambda request, peer: None if name == "udp" else _block(), HOST, 0))
-    with pytest.raises(TimeoutError, match="no reply"):
-        transport_class(name).request(silent.address, b"x", timeout=0.2)
+    release = threading.Event()
 
+    def never(request, peer):
+        if name == "tcp":  # tcp always answers: block until the test ends
+            release.wait(5)
+            return b""
+        return None
 
-_unblock = threading.Event()
-
-
-def _block():
-    _unblock.wait(2)
-    return b""
+    silent = serve(make_transport(name, never, HOST, 0))
+    try:
+        with pytest.raises(TimeoutError, match="no reply"):
+            transport_class(name).request(silent.address, b"x", timeout=0.2)
+    finally:
+        release.set()
 
 
 def test_udp_reads_the_largest_datagram_whole(serve):
@@ -197,7 +199,7 @@ class LoopbackTransport(Transport):
 
 
 def test_a_third_party_transport_class(serve):
-    sock = serve(DataPushSocket("p", port=0, transport=LoopbackTransport, action="callback_direct",
+    serve(DataPushSocket("p", port=0, transport=LoopbackTransport, action="callback_direct",
                                 callback=lambda data: data["x"] * 2))
     assert LoopbackTransport.request(None, b'json_wn#{"x": 21}') == b"RET#42"
     assert json.loads(LoopbackTransport.request(None, b"status"))["socket_server_status"]["1/loopback"]["name"] == "p"

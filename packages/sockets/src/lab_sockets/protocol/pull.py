@@ -122,9 +122,11 @@ class PullProtocol:
         """Serve more codenames (after the existing ones). Duplicates and bad characters are refused."""
         codenames = list(codenames)
         timeouts = [None] * len(codenames) if timeouts is None else list(timeouts)
+        if len(timeouts) != len(codenames):
+            raise ValueError(f"{len(timeouts)} timeouts for {len(codenames)} codenames; give one per codename")
         checked = []
         seen = set(self._codenames)
-        for codename, timeout in zip(codenames, timeouts):
+        for codename, timeout in zip(codenames, timeouts, strict=True):
             check_codename(codename)
             if codename in seen:
                 raise ValueError(f"codename {codename!r} is given twice; codenames must be unique")

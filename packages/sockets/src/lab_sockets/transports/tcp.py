@@ -13,6 +13,7 @@ does ``idle_timeout`` seconds without a request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
@@ -165,10 +166,8 @@ class TcpTransport(Transport):
         if thread is None or sock is None:
             return
         self._stopping = True
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux
-        except OSError:
-            pass
         thread.join(0.2)
         if thread.is_alive():
             try:
@@ -180,10 +179,8 @@ class TcpTransport(Transport):
         with self._lock:
             connections = list(self._connections.items())
         for conn, _ in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for _, conn_thread in connections:
             conn_thread.join(1.0)
         self._thread = self._sock = None

@@ -8,6 +8,7 @@ thread, closes the socket and so frees the port before it returns.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -115,10 +116,8 @@ class UdpTransport(Transport):
         if thread is None or sock is None:
             return
         self._stopping = True
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recvfrom on Linux
-        except OSError:
-            pass
         thread.join(0.2)
         if thread.is_alive():  # elsewhere: wake it with a datagram of our own
             try:
