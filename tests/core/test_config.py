@@ -95,3 +95,17 @@ def test_cli_reports_config_errors_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "lab: error:" in result.stderr and "codename 'a b'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_environment_references_are_expanded(tmp_path, monkeypatch):
+    from lab_core.config import expand, read_toml
+
+    monkeypatch.setenv("LAB_T_HOST", "plc7")
+    monkeypatch.setenv("LAB_T_PORT", "5020")
+    monkeypatch.delenv("LAB_T_UNSET", raising=False)
+    assert expand({"a": "${LAB_T_HOST}:${LAB_T_PORT}", "p": "${LAB_T_PORT}", "d": "${LAB_T_UNSET:-1.5}",
+                   "l": ["x${LAB_T_HOST}"], "n": 3}) == {"a": "plc7:5020", "p": 5020, "d": 1.5, "l": ["xplc7"], "n": 3}
+    path = tmp_path / "e.toml"
+    path.write_text('[writers.db]\npassword = "${LAB_T_UNSET}"\n')
+    with pytest.raises(ConfigError, match=r"configuration\.writers\.db\.password: environment variable LAB_T_UNSET"):
+        read_toml(path)

@@ -17,7 +17,7 @@
     spool = "disk"              # "memory" (default), "disk", or {kind=…, capacity=…, policy=…}
     path = "var/lab.sqlite"
 
-    [[contexts]]
+    [[contexts]]                # strings may use ${ENV_VAR} or ${ENV_VAR:-default}
     id = 1
     default_interval_ms = 1000  # also: min_interval_ms, duration_s, writers = ["db"]
     [[contexts.variables]]
@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,10 +64,45 @@ class Setup:
     contexts: tuple[Context, ...]
 
 
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand(value: Any, key: str = "configuration") -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in string values with the environment's.
+
+    A value that is nothing but one reference and reads as a number becomes that number,
+    so ``port = "${PLC_PORT:-502}"`` is an int. An unset variable without default is an error.
+    """
+    if isinstance(value, dict):
+        return {k: expand(v, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match) -> str:
+        name, default = match.groups()
+        if name in os.environ:
+            return os.environ[name]
+        if default is None:
+            raise ConfigError(f"{key}: environment variable {name} is not set (write ${{{name}:-default}} "
+                              f"to give a default)")
+        return default
+
+    result = _REFERENCE.sub(substitute, value)
+    if _REFERENCE.fullmatch(value):
+        for number in (int, float):
+            try:
+                return number(result)
+            except ValueError:
+                pass
+    return result
+
+
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            return expand(tomllib.load(f))
     except FileNotFoundError:
         raise ConfigError(f"configuration file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
