@@ -163,9 +163,13 @@ class ContinuousLogger:
             self._stopped = True
             started = self._started
         if started:
-            self._delivery.request_stop(timeout)
+            # Drain with the worker still running normally: the core's delivery worker, once asked
+            # to stop, gives up at once if its writer is not open (e.g. the database just came back).
+            deadline = time.monotonic() + timeout
+            self.spool.wait_empty(timeout)
+            self._delivery.request_stop(max(0.0, deadline - time.monotonic()))
             thread = self._delivery._thread
-            thread.join(timeout + 1.0)
+            thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
             if thread.is_alive():  # blocked in the network: break the call, it ends at once
                 self.writer.interrupt()
                 thread.join(self.writer.settings.connect_timeout + 2.0)
