@@ -1,0 +1,1 @@
+"""The Demolab lab's bundle."""

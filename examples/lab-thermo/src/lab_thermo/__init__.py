@@ -1,0 +1,3 @@
+"""Thermo reader for lab."""
+
+__version__ = "0.1.0"
