@@ -5,15 +5,23 @@ and a bad address is a configuration error naming the variable."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from lab_core import ConfigError, Registry
 from lab_core.config import build
+from lab_modbus.address import parse_address
 from lab_modbus.simulator import Simulator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 
 def config(port: int, db, extra_variables=(), reader_options=None) -> dict:
@@ -138,3 +146,26 @@ def test_listing_and_the_cli_parser_do_not_import_pymodbus():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_readme_examples_build(tmp_path, monkeypatch):
+    readme = Path(__file__).parents[2] / "packages" / "modbus-reader" / "README.md"
+    blocks = re.findall(r"```toml\n(.*?)```", readme.read_text(), re.S)
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)  # the example's relative sqlite path lands here
+    example = tomllib.loads(blocks[0])
+    assert len(blocks[0].strip().splitlines()) <= 10
+    setup = build(example)
+    setup.collector.close()
+    devices = tomllib.loads(blocks[1])
+    registry = Registry()
+    for name, options in devices["readers"].items():
+        options = dict(options)
+        reader = registry.make("reader", options.pop("plugin"), **options)
+        assert reader.where, name
+    table = readme.read_text().split("| address | reads |", 1)[1].split("\n\n", 1)[0]
+    examples = re.findall(r"^\| `([^`]+)`(?:, `([^`]+)`)? \|", table, re.M)
+    assert len(examples) >= 10
+    for texts in examples:
+        for text in filter(None, texts):
+            parse_address(text)  # every address in the examples table parses
