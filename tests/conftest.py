@@ -1,4 +1,4 @@
-"""Shared test helpers: real services, free ports, throwaway distributions.
+"""Shared fixtures: the machine's MariaDB (helpers live in services.py).
 
 In CI (``CI=true``) a missing service is a failure, never a skip.
 """
@@ -6,33 +6,17 @@ In CI (``CI=true``) a missing service is a failure, never a skip.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import pytest
+from services import IN_CI, free_port, service_missing  # noqa: F401 - shared with every test
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 MARIADB = {
     "host": os.environ.get("LAB_TEST_MYSQL_HOST", "127.0.0.1"),
     "port": int(os.environ.get("LAB_TEST_MYSQL_PORT", "3306")),
     "user": os.environ.get("LAB_TEST_MYSQL_USER", "root"),
     "password": os.environ.get("LAB_TEST_MYSQL_PASSWORD", ""),
 }
-
-
-def service_missing(what: str) -> None:
-    """Fail in CI, skip on a developer's machine."""
-    message = f"{what} is not reachable"
-    if IN_CI:
-        pytest.fail(message + " (CI=true: a missing service is a failure)")
-    pytest.skip(message)
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free right now on 127.0.0.1 (prefer binding to port 0 where the API allows)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,122 @@
+"""Test services shared by every package's tests: the CI rule, free ports, a throwaway MariaDB.
+
+Import as ``import services`` (pytest puts ``tests/`` on sys.path via the root conftest).
+In CI (``CI=true``) a missing service is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+MARIADBD = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
+INSTALL_DB = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+
+
+def service_missing(what: str) -> None:
+    """Fail in CI, skip on a developer's machine."""
+    message = f"{what} is not reachable"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: a missing service is a failure)")
+    pytest.skip(message)
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free right now on 127.0.0.1 (prefer binding to port 0 where the API allows)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThrowawayMariaDB:
+    """A private mariadbd: own datadir, socket and free port; stopped and started at will."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.datadir = base / "data"
+        self.socket = base / "mysqld.sock"
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def settings(self) -> dict:
+        return {"host": "127.0.0.1", "port": self.port, "user": "root", "password": ""}
+
+    def install(self) -> None:
+        subprocess.run([INSTALL_DB, "--no-defaults", f"--datadir={self.datadir}",
+                        "--auth-root-authentication-method=normal", "--user=root", "--skip-test-db"],
+                       check=True, capture_output=True, timeout=120)
+
+    def start(self, *extra: str) -> None:
+        for _ in range(3):  # a port taken between choosing and binding: choose another
+            self.port = self.port or free_port(socket.SOCK_STREAM)
+            self.proc = subprocess.Popen(
+                [MARIADBD, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
+                 "--bind-address=127.0.0.1", f"--socket={self.socket}", f"--pid-file={self.base / 'mysqld.pid'}",
+                 "--user=root", "--skip-grant-tables", "--innodb-buffer-pool-size=32M", "--skip-log-bin",
+                 f"--log-error={self.base / 'error.log'}", *extra],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._wait_ready(30.0):
+                return
+            self.stop(kill=True)
+            self.port = 0
+        raise RuntimeError(f"throwaway mariadbd did not start; see {self.base / 'error.log'}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        import pymysql
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                pymysql.connect(**self.settings, connect_timeout=1).close()
+                return True
+            except pymysql.err.OperationalError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def new_database(self, name: str) -> dict:
+        import pymysql
+
+        with pymysql.connect(**self.settings, autocommit=True) as db, db.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+        return {**self.settings, "database": name}
+
+
+def throwaway_mariadb(base: Path) -> ThrowawayMariaDB:
+    """Install and start a private mariadbd under ``base`` (fails in CI / skips if it cannot)."""
+    if not (MARIADBD and INSTALL_DB and os.access(MARIADBD, os.X_OK)):
+        service_missing("mariadbd / mariadb-install-db (needed for a throwaway server)")
+    server = ThrowawayMariaDB(base)
+    try:
+        server.install()
+        server.start()
+    except Exception as exc:
+        server.stop(kill=True)
+        service_missing(f"a throwaway mariadbd ({exc})")
+    return server
