@@ -124,6 +124,9 @@ class ModbusReader(Reader):
         self.serial_settings = {"baudrate": baudrate, "bytesize": bytesize, "parity": str(parity).upper(),
                                 "stopbits": stopbits}
         self.unit, self.timeout, self.retries, self.pause_s = unit, float(timeout), retries, pause_ms / 1000.0
+        if protocol == "rtu":  # RTU frames are delimited by 3.5 character times of silence (>= 1.75 ms)
+            bits_per_character = 1 + bytesize + stopbits + (str(parity).upper() != "N")
+            self.pause_s = max(self.pause_s, 3.5 * bits_per_character / baudrate, 0.00175)
         self.coalesce = coalesce
         self.limits = Limits(max_registers, max_bits, max_gap, max_gap_bits)
         self.remerge_s = float(remerge_s)
