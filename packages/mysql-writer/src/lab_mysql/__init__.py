@@ -15,6 +15,8 @@ _LAZY = {
     "ContinuousLogger": "lab_mysql.logger",
     "StartupException": "lab_mysql.logger",
     "DataSetSaver": "lab_mysql.datasets",
+    "CustomColumn": "lab_mysql.datasets",
+    "XYWriter": "lab_mysql.datasets",
     "ConnectionSettings": "lab_mysql.connection",
     "MySQLSetupError": "lab_mysql.errors",
     "MySQLUnavailable": "lab_mysql.errors",
