@@ -127,7 +127,7 @@ def test_serialized_service_runs_one_job_at_a_time():
         from lab_dahu import Job
 
         jobs = [Job.get_job_from_id(i) for i in ids]
-        for before, after in zip(jobs, jobs[1:]):
+        for before, after in zip(jobs, jobs[1:], strict=False):
             assert before._finished_at <= after._run_started
     finally:
         service.close()

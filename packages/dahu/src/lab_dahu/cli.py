@@ -66,7 +66,8 @@ def _executor_options(parser: argparse.ArgumentParser) -> None:
 
 def _job_options(parser: argparse.ArgumentParser) -> None:
     _executor_options(parser)
-    parser.add_argument("--workdir", help="where finished jobs are written (default $LAB_DAHU_WORKDIR or <tmp>/lab-dahu)")
+    parser.add_argument("--workdir",
+                        help="where finished jobs are written (default $LAB_DAHU_WORKDIR or <tmp>/lab-dahu)")
     parser.add_argument("--serialize", action="store_true", help="run jobs one at a time, in order")
     parser.add_argument("--no-clean", action="store_true", help="keep finished jobs in memory, do not write them")
     parser.add_argument("--max-finished", type=int, default=None, metavar="N",

@@ -119,11 +119,17 @@ def run_remote(payload: Any, name: str, input_data: dict[str, Any], abort_name: 
         return {"output": {}, "errors": error_lines(f"plugin {name} failed to be instantiated: {exc}"),
                 "aborted": False, "started": started, "finished": time.time()}
     done = threading.Event()
-    watcher = None
     if abort_name:
-        watcher = threading.Thread(target=_watch_abort, args=(abort_name, plugin, done), daemon=True,
-                                   name=f"lab-dahu-abort-{abort_name}")
-        watcher.start()
+        try:  # made here: the worker's client is known in the task's thread only
+            from distributed import Event, get_client
+
+            event = Event(abort_name, client=get_client())
+        except Exception:
+            log.warning("job %s: no abort flag on this worker; an abort will not reach the plugin",
+                        input_data.get("job_id"), exc_info=True)
+        else:
+            threading.Thread(target=_watch_abort, args=(event, plugin, done), daemon=True,
+                             name=f"lab-dahu-abort-{abort_name}").start()
     try:
         errors = run_lifecycle(plugin, input_data)
     finally:
@@ -136,11 +142,8 @@ def run_remote(payload: Any, name: str, input_data: dict[str, Any], abort_name: 
 ABORT_POLL_S = 0.25
 
 
-def _watch_abort(abort_name: str, plugin: Any, done: threading.Event) -> None:
+def _watch_abort(event: Any, plugin: Any, done: threading.Event) -> None:
     try:
-        from distributed import Event
-
-        event = Event(abort_name)
         while not done.is_set():
             if event.is_set():  # polled, not waited on: the scheduler keeps no waiter state
                 log.info("job aborted: calling %s.abort()", type(plugin).__name__)
@@ -148,4 +151,4 @@ def _watch_abort(abort_name: str, plugin: Any, done: threading.Event) -> None:
                 return
             done.wait(ABORT_POLL_S)
     except Exception:  # the watcher is best effort; the job itself goes on
-        log.debug("abort watcher for %s stopped", abort_name, exc_info=sys.exc_info())
+        log.debug("abort watcher for %s stopped", event.name, exc_info=sys.exc_info())

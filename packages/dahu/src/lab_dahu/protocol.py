@@ -135,9 +135,9 @@ class DahuProtocol:
     def handle(self, request: bytes, peer: Any = None) -> bytes | None:
         try:
             command, arguments = self.parse(request)
-            if command == "waitJob" and callable(getattr(peer, "reply", None)):
-                if self._wait_later(arguments, peer):
-                    return None  # the reply goes out when the job ends or the time is up
+            if (command == "waitJob" and callable(getattr(peer, "reply", None))
+                    and self._wait_later(arguments, peer)):
+                return None  # the reply goes out when the job ends or the time is up
             result = self.execute(command, arguments)
             reply = self.ret(result)
         except (BadRequest, UnknownJob) as exc:

@@ -133,7 +133,7 @@ def summary(results: list[Reprocessed], elapsed: float | None = None) -> str:
         rows.append((Path(r.path).name, d["plugin"] or "-", str(d["job_id"] or "-"), d["status"],
                      "-" if d["runtime"] is None else f"{d['runtime']:.3f}", d["error"][:60]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     ok = sum(r.ok for r in results)
     total = f"{ok}/{len(results)} succeeded"
     if elapsed is not None:
