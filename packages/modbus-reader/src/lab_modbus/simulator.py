@@ -207,8 +207,16 @@ class Simulator:
         if self._thread is None:
             return
         loop, server = self._loop, self._server
+
+        async def shutdown() -> None:
+            await server.shutdown()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:  # e.g. answers still waiting out delay_s
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
         try:
-            asyncio.run_coroutine_threadsafe(server.shutdown(), loop).result(5)
+            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
         except Exception:
             log.exception("modbus simulator did not shut down cleanly")
         loop.call_soon_threadsafe(loop.stop)
@@ -232,24 +240,25 @@ class Simulator:
 
     # -- data, from any thread ----------------------------------------------------------
 
-    def _call(self, coroutine):
-        if self._loop is None:
-            coroutine.close()
+    def _call(self, method: str, *args):
+        """Run the server datastore's ``method(*args)`` on the server's loop; return its result."""
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
             raise RuntimeError("the simulator is not running: start() it first")
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(5)
+        return asyncio.run_coroutine_threadsafe(getattr(server.context, method)(*args), loop).result(5)
 
     def set_raw(self, table: str | Table, start: int, values: Sequence[int] | Sequence[bool]) -> None:
         """Store raw registers (or bits) from ``start`` in ``table`` (co, di, ir or hr)."""
         table = _table(table)
         values = [bool(v) for v in values] if table.is_bits else [int(v) & 0xFFFF for v in values]
-        result = self._call(self._server.context.async_setValues(0, _access_code(table), start, values))
+        result = self._call("async_setValues", 0, _access_code(table), start, values)
         if result:
             raise ValueError(f"cannot set {table.value}:{start}+{len(values)}: {ExcCodes(result).name}")
 
     def get_raw(self, table: str | Table, start: int, count: int) -> list[int] | list[bool]:
         """The raw registers (or bits) the device holds, without counting as a request."""
         table = _table(table)
-        result = self._call(self._server.context.async_getValues(0, _access_code(table), start, count))
+        result = self._call("async_getValues", 0, _access_code(table), start, count)
         if not isinstance(result, list):
             raise ValueError(f"cannot get {table.value}:{start}+{count}: {ExcCodes(result).name}")
         return result
