@@ -53,6 +53,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     page.add_argument("--title", default="lab live", help="page title")
     page.add_argument("--max-clients", type=int, default=100, metavar="N",
                       help="browsers served at once (default: 100)")
+    page.add_argument("--client-timeout", type=float, default=20.0, metavar="S",
+                      help="disconnect a browser that stops reading for S seconds (default: 20)")
     page.add_argument("--max-channels", type=int, default=5000, metavar="N",
                       help="codenames kept at most; more are ignored (default: 5000)")
     parser.set_defaults(func=run)
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             udp_host=args.udp_host, udp_port=None if args.no_udp else args.udp_port, pull=tuple(args.pull),
             poll_interval=args.poll_interval, poll_timeout=args.poll_timeout, stale_after=args.stale_after,
             history=args.history, http_host=args.http_host, http_port=args.http_port, title=args.title,
-            max_clients=args.max_clients, max_channels=args.max_channels)
+            max_clients=args.max_clients, client_timeout=args.client_timeout, max_channels=args.max_channels)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"lab live: {exc}") from None
     if config.udp_port is None and not config.pull:

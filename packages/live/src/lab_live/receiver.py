@@ -70,7 +70,7 @@ class UdpReceiver:
             sock.close()
             raise OSError(exc.errno, f"cannot receive LiveSocket datagrams on udp {self.host}:{self.port}: "
                                      f"{exc.strerror} (choose another --udp-port, or 0 for any)") from exc
-        sock.settimeout(0.25)  # to notice stop(); recvfrom on a closed socket is not woken on every OS
+        sock.settimeout(0.1)  # to notice stop(); recvfrom on a closed socket is not woken on every OS
         self._sock = sock
         self._publish_status(force=True)
         self._thread = threading.Thread(target=self._run, name=f"lab-live-udp-{self.address[1]}", daemon=True)

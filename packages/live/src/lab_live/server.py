@@ -61,6 +61,8 @@ class LiveConfig:
     http_port: int = attrs.field(default=DEFAULT_HTTP_PORT, validator=_port)
     title: str = "lab live"
     max_clients: int = attrs.field(default=100, validator=_positive)
+    #: Seconds a browser may stop reading before it is disconnected (it reconnects when it reads again).
+    client_timeout: float = attrs.field(default=20.0, validator=_positive)
     max_channels: int = attrs.field(default=5000, validator=_positive)
 
 
@@ -103,7 +105,8 @@ class LiveServer:
         c = self.config
         try:
             try:
-                self.http = DashboardServer((c.http_host, c.http_port), self.hub, title=c.title)
+                self.http = DashboardServer((c.http_host, c.http_port), self.hub, title=c.title,
+                                            write_timeout=c.client_timeout)
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot serve the dashboard on http {c.http_host}:{c.http_port}: "
                                          f"{exc.strerror} (choose another --http-port, or 0 for any)") from exc

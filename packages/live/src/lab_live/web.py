@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import socketserver
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +60,11 @@ class DashboardServer(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, DashboardHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would look up the host's FQDN (a DNS query, seconds when DNS is slow)
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("error serving %s", client_address, exc_info=True)
