@@ -258,14 +258,14 @@ def test_after_a_timeout_the_connection_is_renewed(protocol):
     with Simulator(protocol=protocol, live=False) as sim:
         sim.set("hr:100", 1)
         sim.set("hr:200", 2)
-        reader = ModbusReader("127.0.0.1", sim.port, protocol=protocol, timeout=0.2, retries=0)
+        reader = ModbusReader("127.0.0.1", sim.port, protocol=protocol, timeout=0.3, retries=0)
         reader.open()
         try:
-            sim.delay_s = 0.5
+            sim.delay_s = 0.7
             late = reader.read(variables("hr:100"))
             assert late[0].error is not None and "no answer" in late[0].error
             sim.delay_s = 0.0
-            time.sleep(0.5)  # the late answer is sent now, to a connection the reader has dropped
+            time.sleep(0.6)  # the late answer is sent now, to a connection the reader has dropped
             assert values(reader.read(variables("hr:200", "hr:100"))) == [2, 1]
             for _ in range(3):
                 assert values(reader.read(variables("hr:200"))) == [2]
@@ -277,8 +277,8 @@ def test_after_a_timeout_the_connection_is_renewed(protocol):
 
 def test_retries_use_a_fresh_connection(sim, make_reader):
     sim.set("hr:100", 5)
-    reader = make_reader(timeout=0.2, retries=2)
-    sim.delay_s = 0.4
+    reader = make_reader(timeout=0.3, retries=2)
+    sim.delay_s = 0.6
     samples = reader.read(variables("hr:100"))
     assert samples[0].error is not None
     assert reader.stats.failures == 3 and reader.stats.connects == 3

@@ -91,7 +91,7 @@ def test_rtu_bad_address_split(rtu_sim):
 
 def test_rtu_device_silent_then_back(serial_pair):
     device, port = serial_pair
-    reader = ModbusReader(serial=port, baudrate=115200, timeout=0.2, retries=0)
+    reader = ModbusReader(serial=port, baudrate=115200, timeout=0.5, retries=0)
     reader.open()
     try:
         samples = reader.read(variables("hr:1"))  # nobody answers on the line
