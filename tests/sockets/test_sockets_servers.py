@@ -359,3 +359,28 @@ def test_live_server_from_environment(monkeypatch):
     monkeypatch.setenv("LAB_LIVE_SERVER", "nonsense")
     with pytest.raises(ValueError, match="host:port"):
         LiveSocket("n", ["a"], no_internal_data_pull_socket=True)
+
+
+def test_callbacks_may_stop_their_socket():
+    holder = {}
+    stopped = threading.Event()
+
+    def stop_async(data):
+        holder["sock"].stop()
+        stopped.set()
+
+    holder["sock"] = sock = DataPushSocket("n", port=0, host=HOST, action="callback_async", callback=stop_async)
+    sock.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.sendto(b'json_wn#{"stop": 1}', sock.address)  # the ACK may not make it: the socket closes
+    assert stopped.wait(5)
+    assert not sock.running
+
+    direct = DataPushSocket("n", port=0, host=HOST, action="callback_direct", callback=lambda data: direct.stop())
+    direct.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.sendto(b'json_wn#{"stop": 1}', direct.address)  # the reply may not make it: the socket closes
+    deadline = time.monotonic() + 5
+    while direct.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not direct.running

@@ -205,3 +205,52 @@ def test_a_third_party_transport_class(serve):
     assert json.loads(LoopbackTransport.request(None, b"status"))["socket_server_status"]["1/loopback"]["name"] == "p"
     with PushClient("loopback", 1, transport=LoopbackTransport) as client:
         assert client.push({"x": 2}).value == 4
+
+
+@pytest.mark.parametrize("name", ["udp", "tcp"])
+def test_a_handler_may_stop_its_own_transport(name):
+    holder = {}
+
+    def handler(request, peer):
+        holder["transport"].stop()
+        return b"bye"
+
+    transport = holder["transport"] = make_transport(name, handler, HOST, 0)
+    transport.start()
+    address = transport.address
+    if name == "udp":
+        assert udp(address, b"stop") == b"bye"
+    else:
+        with pytest.raises(OSError):  # the connection is closed under the reply
+            TcpConnection(address).request(b"stop")
+    assert not transport.running
+    rebound = make_transport(name, echo, HOST, address[1])
+    deadline = __import__("time").monotonic() + 5
+    while True:  # the port comes free as soon as the serving thread has left
+        try:
+            rebound.start()
+            break
+        except OSError:
+            assert __import__("time").monotonic() < deadline
+    rebound.stop()
+
+
+def test_transport_options_reach_the_transport(serve):
+    sock = serve(DateDataPullSocket("n", ["a"], port=0, host=HOST, transport="tcp",
+                                    transport_options={"max_message": 4}))
+    assert sock._transport.max_message == 4
+    assert TcpTransport.request(sock.address, b"name") == b"n"
+    with pytest.raises(OSError):
+        TcpTransport.request(sock.address, b"json_wn")  # longer than max_message: connection closed
+
+
+def test_ipv6(serve):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    sock = serve(DateDataPullSocket("six", ["a"], port=0, host="::1"))
+    assert PullClient("::1", sock.port).name() == "six"

@@ -45,7 +45,8 @@ class CallBackThread(threading.Thread):
     def stop(self, timeout: float = 1.0) -> None:
         """Stop after the data sets already queued were handed to the callback (waits at most ``timeout``)."""
         self.queue.put(self._STOP)  # after what is queued: nothing accepted is dropped
-        self.join(timeout)
+        if threading.current_thread() is not self:  # the callback itself may stop the socket
+            self.join(timeout)
 
 
 class DataPushSocket(SocketServer):

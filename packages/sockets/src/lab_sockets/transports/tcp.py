@@ -182,7 +182,8 @@ class TcpTransport(Transport):
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
         for _, conn_thread in connections:
-            conn_thread.join(1.0)
+            if conn_thread is not threading.current_thread():  # a handler may stop the server
+                conn_thread.join(1.0)
         self._thread = self._sock = None
         log.debug("tcp transport on %s stopped", self._address)
 

@@ -110,12 +110,18 @@ class UdpTransport(Transport):
                     sendto(reply, address)
                 except OSError as exc:
                     log.warning("udp reply of %d bytes to %s not sent: %s", len(reply), address, exc)
+            if self._stopping and self._thread is None:  # the handler stopped us
+                sock.close()
+                break
 
     def stop(self) -> None:
         thread, sock = self._thread, self._sock
         if thread is None or sock is None:
             return
         self._stopping = True
+        if thread is threading.current_thread():  # stopped by a handler: the loop replies, then closes
+            self._thread = self._sock = None
+            return
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recvfrom on Linux
         thread.join(0.2)
