@@ -38,3 +38,13 @@ def test_importing_the_package_is_lazy():
     code = "import sys, lab_sockets; print(sorted(m for m in sys.modules if m.startswith(('lab_sockets.', 'psutil'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_readme_example_runs(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "packages" / "sockets" / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("{'moon_laser_power': (") and lines[1] == "fired at 300"
