@@ -71,6 +71,14 @@ class Busy(Tracking):
         self.output["saw_abort"] = self.is_aborted
 
 
+@register(fqn="test.stubborn")
+class Stubborn(Plugin):
+    """Sleeps `t` seconds and ignores aborts."""
+
+    def process(self):
+        time.sleep(self.input.get("t", 1))
+
+
 @register(fqn="test.wait_for")
 class WaitFor(Plugin):
     """Waits for job `other` and returns its result + 1."""

@@ -201,6 +201,27 @@ def test_third_party_transport_from_the_registry(registry, service):
         assert client.get_job_output(job_id)["result"] == 27
 
 
+def test_close_aborts_running_jobs_after_the_grace_and_reports_stubborn_ones():
+    import dahu_testplugins  # noqa: F401 - registers test.stubborn
+
+    service = JobService()
+    polite = service.startJob("example.sleep", {"t": 60})
+    stubborn = service.startJob("test.stubborn", {"t": 1.0})
+    from lab_dahu import Job
+
+    deadline = time.monotonic() + 10
+    while {Job.get_status_from_id(polite), Job.get_status_from_id(stubborn)} != {"running"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert service.close(grace=0.05, abort_wait=0.1) is False  # test.stubborn ignores its abort
+    assert Job.get_status_from_id(polite) == "aborted"
+    assert [j.id for j in service.running_jobs()] == [stubborn]
+    assert Job.synchronize_job(stubborn, 10) == "aborted"
+    assert service.close() is True
+    with pytest.raises(Exception, match="shutting down"):
+        service.startJob("example.square", {"x": 1})
+
+
 def test_unknown_transport_is_a_clear_error(service):
     from lab_core import UnknownPlugin
 
@@ -224,7 +245,7 @@ def _serve(tmp_path, *args):
 
 @pytest.mark.parametrize("transport", ["udp", "test-udp"])
 def test_lab_dahu_serve_answers_and_stops_on_sigterm(tmp_path, transport):
-    process = _serve(tmp_path, "--transport", transport, "--workers", "2")
+    process = _serve(tmp_path, "--transport", transport, "--workers", "2", "--grace", "0.2")
     try:
         line = process.stdout.readline()
         assert "serving on" in line, line + process.stderr.read()
@@ -240,9 +261,13 @@ def test_lab_dahu_serve_answers_and_stops_on_sigterm(tmp_path, transport):
         assert client.get_job_output(job_id)["result"] == 144
         saved = list((tmp_path / "work").rglob(f"{job_id:05d}_example.square.inp"))
         assert saved and json.loads(saved[0].read_text())["x"] == 12
+        sleeper = client.start_job("example.sleep", {"t": 60})  # still running at SIGTERM
+        assert client.wait_job(sleeper, timeout=0.3) in ("starting", "running")
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0
         assert "stopped" in process.stdout.read()
+        out = list((tmp_path / "work").rglob(f"{sleeper:05d}_example.sleep.out"))
+        assert out and json.loads(out[0].read_text())["job_status"] == "aborted"
     finally:
         if process.poll() is None:
             process.kill()

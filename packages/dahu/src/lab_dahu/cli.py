@@ -26,6 +26,8 @@ def add_subcommands(subparsers) -> None:
     _job_options(serve)
     serve.add_argument("--max-wait", type=float, default=2.0, metavar="S",
                        help="longest a waitJob request blocks before answering the current state (default 2)")
+    serve.add_argument("--grace", type=float, default=5.0, metavar="S",
+                       help="on SIGTERM/Ctrl-C, seconds running jobs get to finish before they are aborted (5)")
     serve.set_defaults(func=cmd_serve)
 
     tango = sub.add_parser("tango", help="run the Tango device server DahuDS (needs lab-dahu[tango])")
@@ -37,6 +39,8 @@ def add_subcommands(subparsers) -> None:
     _job_options(tango)
     tango.add_argument("--max-wait", type=float, default=2.5, metavar="S",
                        help="longest a waitJob command blocks (keep below the client's Tango timeout; default 2.5)")
+    tango.add_argument("--grace", type=float, default=5.0, metavar="S",
+                       help="on SIGTERM, seconds running jobs get to finish before they are aborted (5)")
     tango.add_argument("tango_args", nargs="*", help="more Tango options, after --")
     tango.set_defaults(func=cmd_tango)
 
@@ -109,10 +113,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host, port = server.address
         print(f"lab dahu: serving on {args.transport} {host}:{port} (executor: {executor.kind}, "
               f"{executor.workers} workers); SIGTERM or Ctrl-C stops", flush=True)
-        server.serve_forever()
+        stopped = server.serve_forever(grace=args.grace)
     finally:
         executor.shutdown(wait=False)
-    print("lab dahu: stopped", flush=True)
+    print("lab dahu: stopped" if stopped else "lab dahu: stopped, leaving jobs that ignored their abort",
+          flush=True)
+    if not stopped:
+        exit_now(1)
     return 0
 
 
@@ -129,9 +136,22 @@ def cmd_tango(args: argparse.Namespace) -> int:
         tango_args += ["-port", str(args.port)]
     tango_args += list(args.tango_args)
     try:
-        return tango_server.main(tango_args, service=_service(args, executor))
+        code = tango_server.main(tango_args, service=_service(args, executor), grace=args.grace)
     finally:
         executor.shutdown(wait=False)
+    if code:
+        exit_now(code)
+    return code
+
+
+def exit_now(code: int) -> None:
+    """Exit although plugin threads still run (they ignored their abort; joining them would hang)."""
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:

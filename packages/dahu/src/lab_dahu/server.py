@@ -50,11 +50,13 @@ class JobServer:
         log.info("lab-dahu job server on %s %s:%s", self.transport_name, *self.address)
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, grace: float = 5.0) -> bool:
+        """Stop serving, then close the service (see ``JobService.close``); True if every job is over."""
         try:
             self.transport.stop()
         finally:
-            self.service.close(timeout)
+            stopped = self.service.close(grace)
+        return stopped
 
     def __enter__(self) -> JobServer:
         return self.start()
@@ -62,8 +64,10 @@ class JobServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def serve_forever(self, stop: threading.Event | None = None) -> None:
-        """Serve until ``stop`` is set or SIGTERM/SIGINT arrives (main thread only), then stop cleanly."""
+    def serve_forever(self, stop: threading.Event | None = None, grace: float = 5.0) -> bool:
+        """Serve until ``stop`` is set or SIGTERM/SIGINT arrives (main thread only), then stop cleanly.
+
+        Returns True if every job was over when it returned (see :meth:`stop`)."""
         stop = stop or threading.Event()
         previous = {}
         if threading.current_thread() is threading.main_thread():
@@ -74,6 +78,6 @@ class JobServer:
                 pass
         finally:
             log.info("lab-dahu job server stopping")
-            self.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        return self.stop(grace)

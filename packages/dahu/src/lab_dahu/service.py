@@ -63,6 +63,8 @@ class JobService:
         self._stats_lock = threading.Lock()
         self._stats_thread: threading.Thread | None = None
         self._closed = threading.Event()
+        self._jobs: dict[int, Job] = {}  # started here and not over yet
+        self._jobs_lock = threading.Lock()
         self._dispatcher = threading.Thread(target=self._dispatch, name="lab-dahu-dispatcher", daemon=True)
         self._dispatcher.start()
 
@@ -92,6 +94,8 @@ class JobService:
                 log.exception("job %s could not be started", job.id)
 
     def _finished(self, job: Job) -> None:
+        with self._jobs_lock:
+            self._jobs.pop(job.id, None)
         if self.clean:
             try:
                 job.clean(wait=False)
@@ -104,24 +108,40 @@ class JobService:
             self.last_failure = job.id
             self._notify("jobFailure", job.id)
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop dispatching (queued jobs are aborted) and wait for running jobs up to ``timeout`` s."""
+    def close(self, grace: float = 5.0, abort_wait: float = 5.0) -> bool:
+        """Stop: queued jobs are aborted, running ones get ``grace`` s to finish, then are aborted
+        and get ``abort_wait`` s to stop. True if every job of this service is over."""
         if self._closed.is_set():
-            return
+            return not self.running_jobs()
         self._closed.set()
-        pending = []
         while True:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 break
             if job is not None:
-                pending.append(job)
-        for job in pending:
-            job.abort()
+                job.abort()
         self._queue.put(None)
-        self._dispatcher.join(timeout)
-        Job.synchronize_all(timeout)
+        self._dispatcher.join(abort_wait)
+        if not self._wait_jobs(grace):
+            for job in self.running_jobs():
+                log.info("shutting down: aborting job %s (%s)", job.id, job.name)
+                job.abort()
+            self._wait_jobs(abort_wait)
+        left = self.running_jobs()
+        if left:
+            log.warning("shutting down: %d job(s) did not stop: %s", len(left),
+                        ", ".join(f"{j.id} ({j.name})" for j in left))
+        return not left
+
+    def running_jobs(self) -> list[Job]:
+        """Jobs started by this service that are not over."""
+        with self._jobs_lock:
+            return [job for job in self._jobs.values() if not job.finished]
+
+    def _wait_jobs(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(job.wait(max(0.0, deadline - time.monotonic())) for job in self.running_jobs())
 
     def _job(self, job_id: Any) -> Job:
         job = Job.get_job_from_id(self._id(job_id))
@@ -147,6 +167,8 @@ class JobService:
         if input is None or (isinstance(input, str) and not input.strip()):
             return -1
         job = Job(plugin, input, executor=self.executor, factory=self.factory)
+        with self._jobs_lock:
+            self._jobs[job.id] = job
         job.connect_callback(self._finished)
         self._queue.put(job)
         return job.id

@@ -164,18 +164,28 @@ class DahuDS(Device):
         return JobService.plugins_text(self.service.listPlugins())
 
 
-def main(args: Sequence[str] | None = None, service: JobService | None = None) -> int:
-    """Run the device server: ``args`` as Tango takes them (``INSTANCE [-nodb -port N -dlist d/f/m]``)."""
+def main(args: Sequence[str] | None = None, service: JobService | None = None, grace: float = 5.0) -> int:
+    """Run the device server: ``args`` as Tango takes them (``INSTANCE [-nodb -port N -dlist d/f/m]``).
+
+    Returns when Tango stops (SIGTERM, SIGINT): 0 if every job is over, 1 if some
+    plugin ignored its abort (its thread still runs; exit with ``os._exit``).
+    """
     args = list(sys.argv[1:] if args is None else args)
     DahuDS.service = service or JobService(max_wait=2.5)
+    stopped = False
     try:
         run((DahuDS,), args=[SERVER_NAME, *args])
     finally:
         log.info("DahuDS stopping")
-        DahuDS.service.close()
-    return 0
+        stopped = DahuDS.service.close(grace)
+    return 0 if stopped else 1
 
 
 if __name__ == "__main__":  # pragma: no cover
+    import os
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    code = main()
+    if code:
+        logging.shutdown()
+        os._exit(code)
