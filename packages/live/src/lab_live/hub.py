@@ -191,6 +191,19 @@ class Hub:
                 new_points.setdefault(codename, []).append((x, y))
             self._offer(summaries, new_points, ())
 
+    def apply_unset(self, source: str, codenames: Iterable[str]) -> None:
+        """Codenames a source has but never set (a pull socket's default point): listed, without a value."""
+        summaries: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for codename in codenames:
+                known = codename in self._channels
+                channel = self._channel(codename)
+                if channel is None or known:
+                    continue
+                channel.source = source
+                summaries[codename] = channel.summary()
+            self._offer(summaries, {}, ())
+
     def apply_reset(self, source: str, codenames: Iterable[str]) -> None:
         """LiveSocket ``reset``: forget the codename's value and plot (the row stays, marked reset)."""
         now, wall = self.clock(), self.wallclock()

@@ -5,6 +5,9 @@ applies each reply as it arrives, so a slow or dead socket never delays the othe
 are due at ``start + k * interval`` (drift-free); a round waits at most ``timeout`` seconds
 for replies (default: the interval, at most 2 s). A target that does not answer is shown
 as such on the page; its codenames go stale after ``stale_after`` like any other.
+
+Before a codename's first set, pull sockets serve the default point ``(0.0, 0.0)``; it is
+listed without a value, not plotted (so a DataPullSocket's genuine point (0, 0) is not shown).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from .protocol import PULL_REQUEST, BadMessage, parse_pull_reply
 from .receiver import MAX_DATAGRAM, RateLimitedLog
 
 log = logging.getLogger(__name__)
+
+#: What a PyExpLabSys pull socket serves for a codename never set (default_x, default_y): not a point.
+UNSET_POINT = (0.0, 0.0)
 
 
 class Target:
@@ -154,8 +160,11 @@ class PullPoller:
             self._fail(target, "bad reply", str(exc))
             return True
         source = f"pull {target.name}"
-        if reply.points:
-            self.hub.apply_points(source, reply.points, dedupe=True)
+        points = {c: p for c, p in reply.points.items() if p != UNSET_POINT}
+        if len(points) < len(reply.points):
+            self.hub.apply_unset(source, [c for c in reply.points if c not in points])
+        if points:
+            self.hub.apply_points(source, points, dedupe=True)
         if reply.old:
             self.hub.apply_old(source, reply.old)
         target.state = "ok"

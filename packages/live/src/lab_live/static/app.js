@@ -16,12 +16,15 @@
   window.labLive = { channels: channels, stats: stats };  // for scripts and tests
 
   // -- formatting ---------------------------------------------------------------------
-  function fmtNum(v) {
+  function fmtNum(v, digits) {
     if (!isFinite(v)) return String(v);
     if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
-    var a = Math.abs(v);
-    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(4);
-    return String(parseFloat(v.toPrecision(6)));
+    var a = Math.abs(v), p = Number(v.toPrecision(digits || 6));
+    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return p.toExponential();  // 1.5e-6, not 0.0000015
+    return String(p);
+  }
+  function fmtTicks(u, splits) {  // y axis: readable for 1e-9 as for 1e9
+    return splits.map(function (v) { return v === null ? '' : fmtNum(v, 4); });
   }
   function fmtValue(y) {
     if (y === null || y === undefined) return '\u2014';
@@ -155,12 +158,19 @@
     var axis = { stroke: '#6b7280', grid: { stroke: '#eef0f3', width: 1 }, ticks: { stroke: '#e3e6eb', width: 1 } };
     ch.plot = new uPlot({
       width: plotWidth(ch), height: PLOT_HEIGHT,
-      scales: { x: { time: timeX } },
+      scales: { x: { time: timeX, range: function (u, min, max) {
+        var xs = u.data[0], first = xs[0], last = xs[xs.length - 1];
+        if (xs.length && first === last) {  // one x only: a small window around it, not uPlot's day
+          var d = timeX ? 30 : (Math.abs(first) * 0.1 || 1);
+          return [first - d, first + d];
+        }
+        return [min, max];
+      } } },
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       series: [{}, { label: ch.codename, stroke: '#1a73e8', width: 1.5, fill: 'rgba(26,115,232,0.06)',
                      points: { size: 4 } }],
-      axes: [Object.assign({}, axis), Object.assign({ size: 64 }, axis)]
+      axes: [Object.assign({}, axis), Object.assign({ size: 70, values: fmtTicks }, axis)]
     }, [ch.xs, ch.ys], ch.plotEl);
   }
   function draw() {
@@ -177,7 +187,7 @@
         }
         return;
       }
-      var timeX = isTime(ch.xs[0]);
+      var timeX = isTime(ch.xs[ch.xs.length - 1]);
       if (!ch.plot || ch.timeX !== timeX) makePlot(ch, timeX);
       else ch.plot.setData([ch.xs, ch.ys]);
     });
