@@ -88,6 +88,18 @@ class WaitFor(Plugin):
         self.output["result"] = job.output_data["result"] + 1
 
 
+@register(fqn="test.ignore")
+class Ignoring(Plugin):
+    """Reports which input keys it got; `cached` is not reprocessed."""
+
+    REPROCESS_IGNORE = ["cached"]
+
+    def process(self):
+        self.output["keys"] = sorted(self.input)
+        if self.input.get("fail"):
+            raise ValueError("asked to fail")
+
+
 def spin(n: int = 200_000) -> int:
     """A CPU-bound function: sum of i*i for i < n."""
     return sum(i * i for i in range(n))

@@ -98,8 +98,10 @@ class Progress:
 
 
 def reprocess(paths: list[str], executor: Executor | None = None, factory: Factory | None = None,
-              progress: TextIO | None = sys.stderr, clean: bool = True) -> list[Reprocessed]:
-    """Run every saved input again, in parallel on ``executor``; one :class:`Reprocessed` per path."""
+              progress: TextIO | None = None, clean: bool = True) -> list[Reprocessed]:
+    """Run every saved input again, in parallel on ``executor``; one :class:`Reprocessed` per path.
+
+    ``progress``: a stream for the progress bar (the command line gives stderr)."""
     results = [Reprocessed(str(p)) for p in paths]
     bar = Progress(len(results), progress)
     for result in results:
@@ -143,7 +145,8 @@ def summary(results: list[Reprocessed], elapsed: float | None = None) -> str:
 
 
 def run_cli(paths: list[str], executor: Executor | None, progress: bool = True, as_json: bool = False,
-            out: TextIO = sys.stdout) -> int:
+            out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     started = time.monotonic()
     results = reprocess(paths, executor, progress=sys.stderr if progress else None)
     if as_json:
