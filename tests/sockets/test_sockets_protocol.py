@@ -62,6 +62,18 @@ def test_json_numpy_if_installed():
         "[1.5, 3, true, [1.0, null]]"
 
 
+def test_numpy_in_pull_and_push_replies_if_installed():
+    np = pytest.importorskip("numpy")
+    p = DateDataPullProtocol("n", ["a", "b"])
+    p.set_batch({"a": (np.float64(1.5), np.float32(0.5)), "b": (np.int64(3), np.bool_(True))})
+    assert p.receive(b"json_wn") == b'{"a": [1.5, 0.5], "b": [3, true]}'
+    assert p.receive(b"raw") == b"1.5,0.5;3,True"
+    raw = PushProtocol("n", "raw")
+    assert raw.ret({"a": np.float64(2.5), "b": np.array([1, 2])}) == b"RET#a:float:2.5;b:int:1,2"
+    assert raw.ret(np.array([[1.0, 2.0], [3.0, 4.0]])) == b"RET#float:1.0,2.0&3.0,4.0"
+    assert PushProtocol("n").ret({"a": np.array([1.0, np.inf])}) == b'RET#{"a": [1.0, null]}'
+
+
 def test_json_ascii_escapes_like_pyexplabsys():
     assert encode_json(["°C"]) == '["\\u00b0C"]'
 

@@ -384,3 +384,14 @@ def test_callbacks_may_stop_their_socket():
     while direct.running and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not direct.running
+
+
+def test_join_waits_until_stopped():
+    sock = DateDataPullSocket("n", ["a"], port=0, host=HOST)
+    sock.join()  # not started: returns at once
+    sock.start()
+    sock.join(timeout=0.01)
+    assert sock.is_alive()
+    threading.Timer(0.05, sock.stop).start()
+    sock.join(timeout=5)
+    assert not sock.is_alive()

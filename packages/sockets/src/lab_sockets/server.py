@@ -47,6 +47,8 @@ class SocketServer:
         self._transport: Any = None
         self._status_key: str | None = None
         self._start_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._stopped.set()
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -62,6 +64,7 @@ class SocketServer:
             port = transport.address[1]
             self._status_key = str(port) if self.transport_name == "udp" else f"{port}/{self.transport_name}"
             _status.register(self._status_key, self)
+            self._stopped.clear()
         log.info("%s %r serving on %s %s:%s", type(self).__name__, self.name, self.transport_name, self.host, port)
 
     def stop(self) -> None:
@@ -73,6 +76,7 @@ class SocketServer:
             if self._status_key is not None:
                 _status.unregister(self._status_key, self)
             transport.stop()
+            self._stopped.set()
         log.info("%s %r stopped", type(self).__name__, self.name)
 
     @property
@@ -82,6 +86,10 @@ class SocketServer:
     def is_alive(self) -> bool:
         """Serving? (PyExpLabSys's sockets were threads.)"""
         return self.running
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the server is stopped (PyExpLabSys's sockets were threads: ``start(); join()``)."""
+        self._stopped.wait(timeout)
 
     @property
     def address(self) -> tuple[str, int]:

@@ -126,12 +126,14 @@ def format_raw(value: Any) -> str:
     if isinstance(value, Mapping):
         parts = []
         for name, item in value.items():
+            item = _plain(item)  # a numpy array becomes a list
             if not isinstance(name, str) or not name or any(char in name for char in BAD_CHARS):
                 raise ValueError(f"the key {name!r} cannot be a raw name (a non-empty string without # , ; : &)")
             items = list(item) if isinstance(item, (list, tuple)) else [item]
             type_name, joined = _raw_values(items, f"the value of {name!r}")
             parts.append(f"{name}:{type_name}:{joined}")
         return ";".join(parts)
+    value = _plain(value)  # a 2-d numpy array becomes a list of lists
     if isinstance(value, (list, tuple)) and value and all(isinstance(row, (list, tuple)) for row in value):
         type_name, _ = _raw_values([item for row in value for item in row], "the list of lists")
         return type_name + ":" + "&".join(",".join(str(_plain(item)) for item in row) for row in value)
