@@ -19,8 +19,7 @@ examples:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from .protocol import DEFAULT_LIVE_PORT
-    from .server import DEFAULT_HTTP_PORT
+    from .protocol import DEFAULT_HTTP_PORT, DEFAULT_LIVE_PORT
 
     parser = subparsers.add_parser(
         "live", help="a live web dashboard of LiveSocket datagrams and pull sockets",
@@ -85,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         udp = server.udp_address
-        where = f"; LiveSocket datagrams on udp {udp[0]}:{udp[1]}" if udp else ""
-        print(f"lab live: dashboard at {server.url}{where} (Ctrl-C to stop)", flush=True)
+        where = f"LiveSocket datagrams on udp {udp[0]}:{udp[1]}; " if udp else ""
+        print(f"lab live: dashboard at {server.url} ({where}Ctrl-C to stop)", flush=True)
         stop.wait()
     finally:
         for sig, handler in previous.items():

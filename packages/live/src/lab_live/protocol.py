@@ -33,9 +33,11 @@ PULL_REQUEST = b"json_wn"
 MAX_CODENAME = 200
 #: Longest text value kept (longer ones are cut, with an ellipsis).
 MAX_TEXT = 1000
-#: Default ports: the customary live-server port and DateDataPullSocket's.
+#: Default ports: the customary live-server port, DateDataPullSocket's.
 DEFAULT_LIVE_PORT = 9767
 DEFAULT_PULL_PORT = 9000
+#: Default HTTP port of the dashboard (the live-server UDP port + 1).
+DEFAULT_HTTP_PORT = 9768
 
 Point = tuple[float, Any]
 

@@ -10,14 +10,11 @@ import attrs
 
 from .hub import Hub
 from .poller import PullPoller
-from .protocol import DEFAULT_LIVE_PORT, DEFAULT_PULL_PORT, parse_address
+from .protocol import DEFAULT_HTTP_PORT, DEFAULT_LIVE_PORT, DEFAULT_PULL_PORT, parse_address
 from .receiver import UdpReceiver
 from .web import DashboardServer
 
 log = logging.getLogger(__name__)
-
-#: Default HTTP port of the dashboard (the live-server UDP port + 1).
-DEFAULT_HTTP_PORT = 9768
 
 
 def _port(instance, attribute, value) -> None:
