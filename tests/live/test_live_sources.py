@@ -109,3 +109,14 @@ def test_a_socket_that_does_not_speak_json_wn_is_reported(make_server, pull_sock
                         and server.hub.snapshot()["status"][key], what="'bad reply'")
     assert "not JSON" in status["error"]
     assert values(server) == {}
+
+
+def test_a_pull_socket_default_point_is_listed_without_a_value(make_server, pull_socket):
+    device = pull_socket({"never_set": [0.0, 0.0], "set": [1795245643.0, 1.0]})
+    server = make_server(udp_port=None, poll_interval=0.05, pull=[f"127.0.0.1:{device.port}"])
+    wait_until(lambda: len(values(server)) == 2, what="both codenames")
+    assert values(server)["never_set"]["has_value"] is False
+    assert values(server)["never_set"]["source"] == f"pull 127.0.0.1:{device.port}"
+    assert server.hub.snapshot()["history"]["never_set"] == []
+    device.set("never_set", [1795245644.0, 0.0])
+    wait_until(lambda: values(server)["never_set"]["has_value"], what="the first real point")
