@@ -163,8 +163,30 @@ class MySQLWriter(BatchInserter, Writer):
         self.send(rows, samples)
         self.skipped_errors += sum(1 for s in batch if s.error is not None)
 
-    def _rows(self, batch: Sequence[Sample], looked_again: bool = False) -> tuple[list[Row], list[Sample]]:
+    def _rows(self, batch: Sequence[Sample]) -> tuple[list[Row], list[Sample]]:
         """Rows to insert and their samples, or ``RejectedSamples`` for those that can never be rows."""
+        # The common case first: finite floats, known codenames, times in range, no error samples.
+        ids, fmt = self._ids, self._format
+        low, high = self._range
+        rows: list[Row] = []
+        append = rows.append
+        last_t, text = None, ""
+        for s in batch:
+            value, t = s.value, s.time
+            if s.error is not None or type(value) is not float or value - value != 0.0 or not low <= t < high:
+                break
+            type_id = ids.get(s.codename)
+            if type_id is None:
+                break
+            if t != last_t:  # points read together share their time: format it once
+                last_t, text = t, fmt(t)
+            append((type_id, text, value))
+        else:
+            return rows, list(batch)
+        return self._checked_rows(batch)
+
+    def _checked_rows(self, batch: Sequence[Sample], looked_again: bool = False) -> tuple[list[Row], list[Sample]]:
+        """``_rows`` for a batch with something unusual in it: convert what can be, refuse the rest."""
         ids, fmt = self._ids, self._format
         low, high = self._range
         rows: list[Row] = []
@@ -197,7 +219,7 @@ class MySQLWriter(BatchInserter, Writer):
         if unknown:
             if not looked_again:
                 self._look_again(unknown)
-                return self._rows(batch, looked_again=True)
+                return self._checked_rows(batch, looked_again=True)
             bad[str(self._unknown_error(unknown))] = unknown
         if bad:
             refused = [s for group in bad.values() for s in group]
