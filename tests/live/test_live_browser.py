@@ -123,6 +123,7 @@ def test_live_and_pull_values_in_headless_chromium(browser, lab_sockets, make_se
         # ...and a DateDataPullSocket value (polled every 0.05 s)
         pull.set_point_now("chamber_pressure", 1.5e-6)
         pull_latency = seen_within(browser, "chamber_pressure", "1.5e-6")
+        print(f"latency: live {live_latency:.3f} s, pull {pull_latency:.3f} s")
         assert live_latency < 1.0, f"the LiveSocket value took {live_latency:.3f} s to appear"
         assert pull_latency < 1.0, f"the pull-socket value took {pull_latency:.3f} s to appear"
 
