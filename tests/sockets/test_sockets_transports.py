@@ -6,6 +6,7 @@ import json
 import socket
 import struct
 import threading
+import time
 
 import pytest
 from lab_core import Registry, Transport, default_registry
@@ -223,15 +224,18 @@ def test_a_handler_may_stop_its_own_transport(name):
     else:
         with pytest.raises(OSError):  # the connection is closed under the reply
             TcpConnection(address).request(b"stop")
-    assert not transport.running
+    deadline = time.monotonic() + 5
+    while transport.running:  # the client may see the close before stop() has returned
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     rebound = make_transport(name, echo, HOST, address[1])
-    deadline = __import__("time").monotonic() + 5
     while True:  # the port comes free as soon as the serving thread has left
         try:
             rebound.start()
             break
         except OSError:
-            assert __import__("time").monotonic() < deadline
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
     rebound.stop()
 
 
