@@ -129,13 +129,16 @@ def cmd_init(args: argparse.Namespace) -> int:
                 result["tables"][name] = "exists (left as it is)" if existed else "created"
             info = schema.inspect_continuous(cursor, table)
         conn.commit()
-        if not info.unique:
-            result["notes"].append(
-                f"{table} has no unique key on (type, time): lab-mysql still writes it, but see the README "
-                f"('Limits') for when a point can be stored twice. To add one (after removing duplicates): "
-                f"ALTER TABLE {table} ADD UNIQUE KEY type_time (type, time)")
         if info.precision == 0:
             result["notes"].append(f"{table}.time has 1-second resolution: sub-second times are cut to the second")
+        if not info.unique:
+            alter = f"ALTER TABLE {table} "
+            if info.precision == 0:
+                alter += (f"MODIFY time {info.time_type.upper()}(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), ")
+            result["notes"].append(
+                f"{table} has no unique key on (type, time): lab-mysql still writes it, but see the README "
+                f"('Limits') for when a point can be stored twice. To add one (after removing duplicates, "
+                f"at a quiet moment: it rebuilds the table): {alter}ADD UNIQUE KEY type_time (type, time)")
         for codename, description in codenames:
             new_id, created = schema.register_codename(conn, codename, description)
             result["codenames"][codename] = {"id": new_id, "created": created}

@@ -209,6 +209,9 @@ def inspect_continuous(cursor, table: str) -> ContinuousTable:
     if not info.unique:
         log.info("table %s has no unique key on (type, time): a batch whose COMMIT was lost is checked "
                  "through its id before it is sent again", table)
+    if info.unique and info.precision == 0:
+        log.warning("table %s has a unique key on (type, time) and 1-second times: a second point of a "
+                    "codename within the same second is dropped as a duplicate", table)
     if not info.transactional:
         log.warning("table %s uses the %s engine, which has no transactions: a batch is not atomic and "
                     "a retried batch may double points; convert it to InnoDB", table, engine)
