@@ -78,9 +78,11 @@ def test_a_browser_that_never_reads_slows_no_one(make_server, sse):
     server = make_server(history=1000, client_timeout=3.0)
     server.hub.max_pending_points = 200
     # a big state, so the stuck browser's snapshot alone fills every buffer on the way to it
-    text = "x" * 999
+    # (the server's send buffer grows up to tcp_wmem's maximum: 4 MiB by default)
+    codenames = max(10, 3 * _tcp_wmem_max() // 1_000_000 + 1)
+    text = "x" * 990
     for i in range(1000):
-        server.hub.apply_points("test", {f"big{j}": (float(i), f"{text}{i}") for j in range(10)})
+        server.hub.apply_points("test", {f"big{j}": (float(i), f"{text}{i}") for j in range(codenames)})
     stuck = sse(server, read=False)
     wait_until(lambda: server.hub.clients == 1, what="the stuck browser")
     (stuck_client,) = server.hub._clients
@@ -111,6 +113,14 @@ def test_a_browser_that_never_reads_slows_no_one(make_server, sse):
     # ...and is disconnected after client_timeout seconds without reading
     wait_until(lambda: server.hub.clients == 3, timeout=20, what="the stuck browser's disconnection")
     stuck.close()
+
+
+def _tcp_wmem_max() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 * 1024 * 1024
 
 
 def test_too_many_browsers_get_503(make_server, sse):
