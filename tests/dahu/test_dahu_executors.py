@@ -35,7 +35,7 @@ def dask_cluster():
 
     cloudpickle.register_pickle_by_value(dahu_testplugins)  # workers cannot import the tests' modules
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, worker_dashboard_address=None)
+                                       dashboard_address=":0", worker_dashboard_address=None)
     yield cluster
     cloudpickle.unregister_pickle_by_value(dahu_testplugins)
     cluster.close()

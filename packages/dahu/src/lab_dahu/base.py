@@ -26,6 +26,8 @@ from lab_core import Processor
 
 log = logging.getLogger(__name__)
 
+_ABORT_LOCK = threading.Lock()  # guards the lazy creation of a plugin's abort event
+
 #: Keys of the framework (added by the job, or switching profiling on); not given to a function plugin.
 JOB_KEYS = ("job_id", "plugin_name", "do_profiling")
 
@@ -54,7 +56,8 @@ class Plugin(Processor):
     def __init__(self) -> None:
         super().__init__()
         self._logging: list[str] = []
-        self._abort_event = threading.Event()
+        self._aborted = False
+        self._abort_event: threading.Event | None = None  # made on first need (most jobs never wait)
         self._profiler: cProfile.Profile | None = None
 
     # -- abort ---------------------------------------------------------------------
@@ -62,22 +65,33 @@ class Plugin(Processor):
     @property
     def is_aborted(self) -> bool:
         """True once the job was aborted; a long ``process`` should check it and return."""
-        return self._abort_event.is_set()
+        return self._aborted
 
     @is_aborted.setter
     def is_aborted(self, value: bool) -> None:
-        if value:
-            self._abort_event.set()
-        else:
-            self._abort_event.clear()
+        with _ABORT_LOCK:
+            self._aborted = bool(value)
+            event = self._abort_event
+        if event is not None:
+            event.set() if value else event.clear()
+
+    @property
+    def abort_event(self) -> threading.Event:
+        """A ``threading.Event`` set when the job is aborted (to wait on)."""
+        with _ABORT_LOCK:
+            if self._abort_event is None:
+                self._abort_event = threading.Event()
+                if self._aborted:
+                    self._abort_event.set()
+            return self._abort_event
 
     def abort(self) -> None:
         """Ask the running ``process`` to stop (called from another thread)."""
-        self._abort_event.set()
+        self.is_aborted = True
 
     def sleep(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; return True at once if (or when) the job is aborted."""
-        return self._abort_event.wait(max(0.0, float(seconds)))
+        return self.abort_event.wait(max(0.0, float(seconds)))
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -148,7 +162,7 @@ class Plugin(Processor):
         if job is None:
             self.log_error(f"wait_for: no job {job_id} in this process")
         limit = self.TIMEOUT if timeout is None else timeout
-        if not job.wait(limit, abort=self._abort_event):
+        if not job.wait(limit, abort=self.abort_event):
             if self.is_aborted:
                 self.log_error(f"aborted while waiting for job {job_id}")
             self.log_error(f"job {job_id} did not finish within {limit} s (state {job.status})")
@@ -174,7 +188,9 @@ class PluginFromFunction(Plugin):
         return self.output["result"]
 
     def process(self) -> None:
-        arguments = {k: v for k, v in self.input.items() if k not in JOB_KEYS}
+        arguments = dict(self.input)
+        for key in JOB_KEYS:
+            arguments.pop(key, None)
         self.output["result"] = type(self).function(**arguments)
 
 

@@ -157,7 +157,7 @@ class DaskExecutor(Executor):
             if address is None:
                 cluster_options.setdefault("processes", True)
                 cluster_options.setdefault("threads_per_worker", 1)
-                cluster_options.setdefault("dashboard_address", None)
+                cluster_options.setdefault("dashboard_address", ":0")  # any free port: never "8787 in use"
                 cluster = distributed.LocalCluster(**cluster_options)
                 self._owned.append(cluster)
                 address = cluster

@@ -32,7 +32,7 @@ from typing import Any
 
 from .executors import Executor, get_default_executor
 from .factory import Factory, plugin_factory
-from .lifecycle import error_lines, run_lifecycle, run_remote
+from .lifecycle import error_lines, method_name, run_lifecycle, run_remote
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def read_input(input_data: Any) -> dict[str, Any]:
     """A job's input from a dict, a JSON string, or the path of a JSON file."""
     if input_data is None:
         return {}
-    if isinstance(input_data, Mapping):
+    if type(input_data) is dict or isinstance(input_data, Mapping):
         return dict(input_data)
     if isinstance(input_data, bytes):
         input_data = input_data.decode("utf-8")
@@ -140,12 +140,14 @@ class Job:
     #: seconds after which a finished job is forgotten (None: no age limit)
     max_age: float | None = 24 * 3600.0
 
-    _lock = threading.Lock()
+    _lock = threading.Lock()  # ids and the look-up table
+    _finished_lock = threading.Lock()  # the finished list (taken by workers, not by new jobs)
     _id_class = 0
     _jobs: weakref.WeakValueDictionary[int, Job] = weakref.WeakValueDictionary()
     _active: dict[int, Job] = {}
     _finished: OrderedDict[int, tuple[Job, float]] = OrderedDict()
     _counts: Counter[str] = Counter()
+    _next_age_check = 0.0
     _global_start_time = time.time()
 
     def __init__(self, name: str = "plugin.Plugin", input_data: Any = None, *,
@@ -157,7 +159,9 @@ class Job:
         self._executor = executor
         self._factory = factory or plugin_factory
         self._lk = threading.Lock()
-        self._done = threading.Event()
+        self._over = False
+        self._latch = threading.Lock()  # held until the job is over: a light one-shot "done" event
+        self._latch.acquire()
         self._status = STATE_UNINITIALIZED
         self._callbacks: list[Callable[[Job], Any]] = []
         self._plugin: Any = None
@@ -177,7 +181,9 @@ class Job:
             Job._id_class += 1
             self._id = Job._id_class
             Job._jobs[self._id] = self
-            Job._prune_locked(time.monotonic())
+        if not self._id % 256:  # finished jobs are pruned as they finish; this catches idle ages
+            with Job._finished_lock:
+                Job._prune_locked(time.monotonic())
         data["plugin_name"] = self._name
         data["job_id"] = self._id
         self._input: dict[str, Any] | None = data
@@ -199,8 +205,7 @@ class Job:
             if self._status != STATE_UNINITIALIZED:
                 raise RuntimeError(f"job {self._id} was already started (state {self._status})")
             self._status = STATE_STARTING
-        with Job._lock:
-            Job._active[self._id] = self
+        Job._active[self._id] = self  # one dict operation: atomic
         try:
             klass = self._factory.get_class(self._name)
             executor = self._executor or get_default_executor()
@@ -229,8 +234,7 @@ class Job:
             if self._status != STATE_UNINITIALIZED:
                 raise RuntimeError(f"job {self._id} was already started (state {self._status})")
             self._status = STATE_STARTING
-        with Job._lock:
-            Job._active[self._id] = self
+        Job._active[self._id] = self
         try:
             self._plugin = self._factory.get_class(self._name)()
         except Exception as exc:
@@ -304,10 +308,11 @@ class Job:
         for callback in callbacks:
             self._call_back(callback)
         self._callback_thread = None
-        self._done.set()
+        self._over = True
+        self._latch.release()
         now = time.monotonic()
-        with Job._lock:
-            Job._active.pop(self._id, None)
+        Job._active.pop(self._id, None)
+        with Job._finished_lock:
             Job._finished[self._id] = (self, now)
             Job._counts[status] += 1
             Job._prune_locked(now)
@@ -355,7 +360,7 @@ class Job:
                 executor.cancel(future)
             self._finalize()
         elif previous == STATE_RUNNING and plugin is not None:
-            method = getattr(plugin, getattr(plugin, "DEFAULT_ABORT", "abort") or "abort", None)
+            method = getattr(plugin, method_name(plugin, "abort"), None)
             try:
                 if callable(method):
                     method()
@@ -374,19 +379,28 @@ class Job:
 
         ``abort``: stop waiting early when this event is set (used by ``Plugin.wait_for``).
         """
+        if self._over:
+            return True
         if self._callback_thread == threading.get_ident():
             return True  # called from one of this job's own callbacks
         if abort is None:
-            return self._done.wait(timeout)
+            return self._wait_over(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._done.is_set():
+        while not self._over:
             if abort.is_set():
                 return False
             left = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
             if left <= 0:
                 return False
-            self._done.wait(left)
+            self._wait_over(left)
         return True
+
+    def _wait_over(self, timeout: float | None) -> bool:
+        latch = self._latch
+        got = latch.acquire() if timeout is None else latch.acquire(True, max(0.0, timeout))
+        if got:
+            latch.release()  # let the next waiter through: the latch stays open
+        return got or self._over
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the job is over (a thread-like name); returns False on timeout."""
@@ -396,7 +410,7 @@ class Job:
 
     def is_alive(self) -> bool:
         """True while the job has been started and is not over."""
-        return self._status in (STATE_STARTING, STATE_RUNNING) and not self._done.is_set()
+        return self._status in (STATE_STARTING, STATE_RUNNING) and not self._over
 
     # -- data ---------------------------------------------------------------------
 
@@ -415,7 +429,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self._done.is_set()
+        return self._over
 
     @property
     def input_data(self) -> dict[str, Any]:
@@ -429,7 +443,7 @@ class Job:
         """The plugin's output (``error``: traceback lines on failure; ``aborted``: ISO time)."""
         if self.data_on_disk:
             return json.loads(Path(f"{self.data_on_disk}.out").read_text(encoding="utf-8"))
-        if not self._done.is_set():
+        if not self._over and log.isEnabledFor(logging.DEBUG):
             log.debug("output of job %s read while %s", self._id, self._status)
         return self._output
 
@@ -514,32 +528,34 @@ class Job:
             if max_age is not None and max_age < 0:
                 raise ValueError("max_age must be >= 0 seconds or None")
             cls.max_age = max_age
+            Job._next_age_check = 0.0
         if workdir is not None:
             _workdir = Path(workdir)
         if executor is not None:
             from .executors import set_default_executor
 
             set_default_executor(executor)
-        with cls._lock:
+        with cls._finished_lock:
             cls._prune_locked(time.monotonic())
 
     @classmethod
     def _prune_locked(cls, now: float) -> None:
         finished = Job._finished
-        while len(finished) > Job.max_finished:
+        for _ in range(len(finished) - Job.max_finished):
             finished.popitem(last=False)
-        if Job.max_age is not None:
+        if Job.max_age is not None and finished and now >= Job._next_age_check:
+            Job._next_age_check = now + min(1.0, Job.max_age / 10)  # an age scan at most every second
             limit = now - Job.max_age
             while finished:
-                _, (_, finished_at) = next(iter(finished.items()))
+                job_id, (_, finished_at) = next(iter(finished.items()))
                 if finished_at > limit:
                     break
-                finished.popitem(last=False)
+                del finished[job_id]
 
     @classmethod
     def jobs(cls) -> list[Job]:
         """The jobs remembered now (running, then finished), by id."""
-        with cls._lock:
+        with cls._finished_lock:
             found = {**{i: j for i, (j, _) in Job._finished.items()}, **Job._active}
         return [found[i] for i in sorted(found)]
 
@@ -656,8 +672,7 @@ class Job:
         """Wait for every started job; False if ``timeout`` s passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            with cls._lock:
-                active = list(Job._active.values())
+            active = list(Job._active.values())
             if not active:
                 return True
             for job in active:
@@ -676,7 +691,7 @@ class Job:
         busy = sum(j.runtime or 0.0 for j in done)
         starts = [j._run_started for j in done if j._run_started is not None]
         wall = (max(j._finished_at for j in done) - min(starts)) if starts else 0.0
-        with cls._lock:
+        with cls._finished_lock:
             counts = dict(Job._counts)
         return {
             "jobs": rows,

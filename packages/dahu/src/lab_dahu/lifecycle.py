@@ -17,12 +17,27 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+#: the class attribute naming each step's method (dahu's names)
+STEP_ATTRIBUTES = {"setup": "DEFAULT_SET_UP", "process": "DEFAULT_PROCESS", "teardown": "DEFAULT_TEAR_DOWN",
+                   "abort": "DEFAULT_ABORT"}
+_method_names: dict[type, dict[str, str]] = {}
+
+
+def method_name(plugin: Any, step: str) -> str:
+    """The name of ``plugin``'s method for ``step`` (``DEFAULT_PROCESS`` etc. may rename it)."""
+    klass = type(plugin)
+    names = _method_names.get(klass)
+    if names is None:
+        names = {s: (getattr(klass, attr, None) or s) for s, attr in STEP_ATTRIBUTES.items()}
+        _method_names[klass] = names
+    return names[step]
+
+
 def _call(plugin: Any, step: str, errors: list[str]) -> bool:
     """Call ``plugin``'s method for ``step``; on an exception add its report to ``errors``."""
-    name = getattr(plugin, f"DEFAULT_{step.upper()}", step) or step
-    method = getattr(plugin, name, None)
-    if not callable(method):
-        log.error("no method %s in plugin class %s", name, type(plugin).__name__)
+    method = getattr(plugin, method_name(plugin, step), None)
+    if method is None:
+        log.error("no method for %s in plugin class %s", step, type(plugin).__name__)
         return True
     try:
         method()
