@@ -395,3 +395,26 @@ def test_join_waits_until_stopped():
     threading.Timer(0.05, sock.stop).start()
     sock.join(timeout=5)
     assert not sock.is_alive()
+
+
+def test_callback_async_stop_with_a_full_queue_still_calls_back_what_was_accepted():
+    release = threading.Event()
+    got = []
+
+    def slow(data):
+        release.wait(5)
+        got.append(data["i"])
+
+    sock = DataPushSocket("n", port=0, host=HOST, action="callback_async", callback=slow, queue_maxsize=2)
+    sock.start()
+    replies = [udp(sock.address, f'json_wn#{{"i": {i}}}'.encode()) for i in range(4)]
+    accepted = [i for i, reply in enumerate(replies) if reply.startswith(b"ACK#")]
+    assert any(reply.startswith(b"ERROR#The queue is full") for reply in replies)
+    stopper = threading.Thread(target=sock.stop)
+    stopper.start()
+    release.set()
+    stopper.join(5)
+    deadline = time.monotonic() + 5
+    while got != accepted and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert got == accepted

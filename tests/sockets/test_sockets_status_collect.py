@@ -210,3 +210,14 @@ def test_collector_to_socket_writer_to_socket_reader():
     finally:
         collector.close()
     assert not writer.socket.running
+
+
+def test_reader_falls_back_to_one_request_per_codename(serve):
+    codenames = [f"c{i:04d}" for i in range(3000)]  # json_wn does not fit in a datagram
+    sock = serve(DateDataPullSocket("big", codenames, port=0, host=HOST))
+    sock.set_point_now("c0042", 4.2)
+    reader = SocketReader(host=HOST, port=sock.port)
+    samples = reader.read([Variable(1, "v", "c0042", reader="r"), Variable(2, "w", "nope", reader="r")])
+    reader.close()
+    assert samples[0].value == 4.2
+    assert "not served" in samples[1].error

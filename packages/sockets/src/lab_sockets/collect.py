@@ -22,6 +22,7 @@ Reader ``socket`` — options ``host``, ``port`` (9000), ``transport``, ``timeou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -133,9 +134,17 @@ class SocketReader(Reader):
                                       retries=self.retries)
 
     def read(self, variables: Sequence[Variable]) -> list[Sample]:
+        from .errors import RemoteError
+
         if self._client is None:
             self.open()
-        data = self._client.json_wn()
+        try:
+            data = self._client.json_wn()
+        except RemoteError:  # e.g. too many codenames for one datagram: ask one by one
+            data = {}
+            for variable in variables:
+                with contextlib.suppress(RemoteError):  # not served: an error sample below
+                    data[variable.address] = self._client.get(variable.address)
         now = time.time()
         return [self._sample(variable, data, now) for variable in variables]
 

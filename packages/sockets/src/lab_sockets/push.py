@@ -31,10 +31,14 @@ class CallBackThread(threading.Thread):
         super().__init__(name="lab-sockets callback_async", daemon=True)
         self.queue = queue
         self.callback = callback
+        self._halt = False  # set when the stop marker found the queue full: end once it is empty
 
     def run(self) -> None:
         while True:
-            data = self.queue.get()
+            try:
+                data = self.queue.get(timeout=0.2 if self._halt else None)
+            except queue_module.Empty:
+                break
             if data is self._STOP:
                 break
             try:
@@ -44,7 +48,12 @@ class CallBackThread(threading.Thread):
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop after the data sets already queued were handed to the callback (waits at most ``timeout``)."""
-        self.queue.put(self._STOP)  # after what is queued: nothing accepted is dropped
+        try:  # after what is queued: nothing accepted is dropped
+            self.queue.put(self._STOP, timeout=timeout)
+        except queue_module.Full:
+            self._halt = True
+            log.warning("callback_async: %d data sets still wait for the callback; it stops once they are done",
+                        self.queue.qsize())
         if threading.current_thread() is not self:  # the callback itself may stop the socket
             self.join(timeout)
 
