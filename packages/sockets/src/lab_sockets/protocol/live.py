@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import UnknownCodename
 from .common import MAX_UDP_PAYLOAD, encode_json
+from .pull import as_point
 
 RESET = "RESET"
 
@@ -48,16 +49,7 @@ class LiveProtocol:
     def points(self, points: Mapping[str, Any]) -> bytes:
         """``{codename: (x, y)}`` → the datagram."""
         self.check(points)
-        data = {}
-        for codename, point in points.items():
-            if isinstance(point, (str, bytes)):
-                raise TypeError(f"point for {codename!r} must be a pair (x, y), got {point!r}")
-            try:
-                x, y = point
-            except (TypeError, ValueError):
-                raise TypeError(f"point for {codename!r} must be a pair (x, y), got {point!r}") from None
-            data[codename] = [x, y]
-        return self._message(data)
+        return self._message({codename: list(as_point(codename, point)) for codename, point in points.items()})
 
     def reset(self, codenames: Iterable[str]) -> bytes:
         codenames = list(codenames)

@@ -46,7 +46,7 @@ def _check_timeout(codename: str, timeout: Any) -> float | None:
 _PLAIN = (float, int, str, bool, type(None))
 
 
-def _as_point(codename: str, point: Any) -> tuple[Any, Any]:
+def as_point(codename: str, point: Any) -> tuple[Any, Any]:
     """``point`` as an (x, y) tuple that can be served in both encodings; else TypeError."""
     if isinstance(point, (str, bytes)):
         raise TypeError(f"point for {codename!r} must be a pair (x, y), got the string {point!r}")
@@ -164,7 +164,7 @@ class PullProtocol:
         checked = []
         for codename, point in points.items():
             self._check(codename)
-            x, y = _as_point(codename, point)
+            x, y = as_point(codename, point)
             checked.append((codename, (x, y), self._age_reference(codename, x, timestamp)))
         with self._lock:
             for codename, point, reference in checked:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from typing import Any
+from typing import Any, ClassVar
+
+from lab_core import Transport
 
 from ..errors import PortInUse
 
@@ -73,3 +75,62 @@ class Peer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address!r})"
+
+
+class Connection:
+    """A client connection for many requests: ``request(payload) -> reply``; ``close()``."""
+
+    def __init__(self, address: tuple[str, int], timeout: float = 2.0):
+        self.address = (address[0], int(address[1]))
+        self.timeout = timeout
+
+    def request(self, payload: bytes) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SocketTransport(Transport):
+    """What the udp and tcp transports share: the bound address, and the client side
+    through ``connection_class`` (``request`` is one ``connect(...).request`` call)."""
+
+    name: ClassVar[str] = ""
+    connection_class: ClassVar[type[Connection]] = Connection
+
+    def __init__(self, handler, host: str = "0.0.0.0", port: int = 0, **options: Any):
+        super().__init__(handler, host=host, port=port, **options)
+        self._sock: socket.socket | None = None
+        self._thread: Any = None
+        self._address: tuple[str, int] | None = None
+        self._stopping = False
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._address is None:
+            raise RuntimeError(f"the {self.name} transport is not started; call start() first")
+        return self._address
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def _check_not_started(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"the {self.name} transport on {self._address} is already started")
+
+    @classmethod
+    def request(cls, address: tuple[str, int], payload: bytes, timeout: float = 2.0) -> bytes:
+        with cls.connect(address, timeout) as connection:
+            return connection.request(payload)
+
+    @classmethod
+    def connect(cls, address: tuple[str, int], timeout: float = 2.0) -> Connection:
+        """A client connection for many requests to ``address``."""
+        return cls.connection_class(address, timeout)

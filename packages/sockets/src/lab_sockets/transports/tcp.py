@@ -20,9 +20,7 @@ import struct
 import threading
 from typing import Any
 
-from lab_core import Transport
-
-from .base import Peer, bind, wake_address
+from .base import Connection, Peer, SocketTransport, bind, wake_address
 
 log = logging.getLogger("lab_sockets.transports.tcp")
 
@@ -66,7 +64,7 @@ def read_frame(sock: socket.socket, max_message: int | None = None) -> bytes | N
     return payload
 
 
-class TcpTransport(Transport):
+class TcpTransport(SocketTransport):
     """Serve ``handler`` over TCP with length-prefixed frames on ``host:port``.
 
     Options: ``max_connections`` (64), ``max_message`` (16 MiB), ``idle_timeout``
@@ -83,26 +81,11 @@ class TcpTransport(Transport):
         self.max_message = max_message
         self.idle_timeout = idle_timeout
         self.backlog = backlog
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._address: tuple[str, int] | None = None
-        self._stopping = False
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
 
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._address is None:
-            raise RuntimeError("the tcp transport is not started; call start() first")
-        return self._address
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
-
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"the tcp transport on {self._address} is already started")
+        self._check_not_started()
         sock = bind(socket.SOCK_STREAM, self.host, self.port, "tcp", reuse_address=True)
         sock.listen(self.backlog)
         self._sock = sock
@@ -187,27 +170,15 @@ class TcpTransport(Transport):
         self._thread = self._sock = None
         log.debug("tcp transport on %s stopped", self._address)
 
-    # -- client side ------------------------------------------------------------------------
 
-    @classmethod
-    def request(cls, address: tuple[str, int], payload: bytes, timeout: float = 2.0) -> bytes:
-        with TcpConnection(address, timeout) as connection:
-            return connection.request(payload)
-
-    @classmethod
-    def connect(cls, address: tuple[str, int], timeout: float = 2.0) -> TcpConnection:
-        return TcpConnection(address, timeout)
-
-
-class TcpConnection:
+class TcpConnection(Connection):
     """A client connection for many framed requests: ``request(payload) -> reply``.
 
     Reconnects once when the server closed the connection between two requests.
     """
 
     def __init__(self, address: tuple[str, int], timeout: float = 2.0):
-        self.address = (address[0], int(address[1]))
-        self.timeout = timeout
+        super().__init__(address, timeout)
         self._sock: socket.socket | None = None
 
     def _connect(self) -> socket.socket:
@@ -245,8 +216,5 @@ class TcpConnection:
             self._sock.close()
             self._sock = None
 
-    def __enter__(self) -> TcpConnection:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+TcpTransport.connection_class = TcpConnection

@@ -14,9 +14,7 @@ import socket
 import threading
 from typing import Any
 
-from lab_core import Transport
-
-from .base import Peer, bind, resolve, wake_address
+from .base import Connection, Peer, SocketTransport, bind, resolve, wake_address
 
 log = logging.getLogger("lab_sockets.transports.udp")
 
@@ -45,7 +43,7 @@ class UdpPeer6(UdpPeer):
     max_reply = 65527  # IPv6
 
 
-class UdpTransport(Transport):
+class UdpTransport(SocketTransport):
     """Serve ``handler`` over UDP on ``host:port`` (port 0: any free port, see ``address``).
 
     Options: ``rcvbuf`` (bytes, the kernel receive buffer; default the system's).
@@ -56,24 +54,9 @@ class UdpTransport(Transport):
     def __init__(self, handler, host: str = "0.0.0.0", port: int = 0, *, rcvbuf: int | None = None, **options: Any):
         super().__init__(handler, host=host, port=port, **options)
         self.rcvbuf = rcvbuf
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._address: tuple[str, int] | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._address is None:
-            raise RuntimeError("the udp transport is not started; call start() first")
-        return self._address
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"the udp transport on {self._address} is already started")
+        self._check_not_started()
         sock = bind(socket.SOCK_DGRAM, self.host, self.port, "udp")
         if self.rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
@@ -138,20 +121,8 @@ class UdpTransport(Transport):
         self._thread = self._sock = None
         log.debug("udp transport on %s stopped", self._address)
 
-    # -- client side -----------------------------------------------------------------------
 
-    @classmethod
-    def request(cls, address: tuple[str, int], payload: bytes, timeout: float = 2.0) -> bytes:
-        with UdpConnection(address, timeout) as connection:
-            return connection.request(payload)
-
-    @classmethod
-    def connect(cls, address: tuple[str, int], timeout: float = 2.0) -> UdpConnection:
-        """A client socket for many requests to ``address`` (see ``UdpConnection``)."""
-        return UdpConnection(address, timeout)
-
-
-class UdpConnection:
+class UdpConnection(Connection):
     """A connected UDP client socket: ``request(payload) -> reply``.
 
     Before each request, late replies to earlier (timed-out) requests are drained,
@@ -159,8 +130,7 @@ class UdpConnection:
     """
 
     def __init__(self, address: tuple[str, int], timeout: float = 2.0):
-        self.address = (address[0], int(address[1]))
-        self.timeout = timeout
+        super().__init__(address, timeout)
         family, sockaddr = resolve(self.address[0], self.address[1], socket.SOCK_DGRAM)
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -196,8 +166,5 @@ class UdpConnection:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> UdpConnection:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+UdpTransport.connection_class = UdpConnection
