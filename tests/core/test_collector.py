@@ -8,8 +8,18 @@ import pytest
 
 import lab_core
 from lab_core import (
-    Collector, CollectorClosed, ConfigError, Context, ContextState, DataCollectionListener, Reader,
-    RejectedSamples, Sample, UnknownContext, Variable, Writer,
+    Collector,
+    CollectorClosed,
+    ConfigError,
+    Context,
+    ContextState,
+    DataCollectionListener,
+    Reader,
+    RejectedSamples,
+    Sample,
+    UnknownContext,
+    Variable,
+    Writer,
 )
 from lab_core.readers.demo import DemoReader
 
@@ -130,8 +140,8 @@ def test_context_stops_by_itself_at_its_duration(parts):
 def test_a_variable_shared_by_contexts_is_read_once_per_instant_of_the_union(parts):
     collector, reader, writer, _ = parts
     shared = var("shared")
-    collector.start(Context(1, [shared, var("a_only")], default_interval_ms=300, min_interval_ms=10))
-    collector.start(Context(2, [shared], default_interval_ms=200, min_interval_ms=10))
+    collector.start(Context(1, [shared, var("a_only")], default_interval_ms=300, min_interval_ms=50))
+    collector.start(Context(2, [shared], default_interval_ms=200, min_interval_ms=50))
     time.sleep(1.25)
     collector.close()
     # union of {0,300,600,900,1200} and {0,200,…,1200} = 9 instants (the gcd tick would be 13,
@@ -162,10 +172,13 @@ def test_schedule_is_drift_free(parts):
     collector.close()
     times = reader.reads_of("a")
     start = times[0]
-    offsets = [(t - start) - i * 0.020 for i, t in enumerate(times)]
-    # every read stays near start + k·interval: errors do not accumulate
-    assert len(times) >= 45
-    assert max(offsets) < 0.015 and min(offsets) > -0.001
+    # each read's lateness after its own instant start + k·interval (modulo the interval, so
+    # an instant skipped under load does not shift the rest)
+    offsets = [((t - start) + 0.001) % 0.020 - 0.001 for t in times]
+    assert len(times) >= 40
+    first, last = sorted(offsets[1:11]), sorted(offsets[-10:])
+    assert sorted(offsets)[len(offsets) // 2] < 0.005  # reads start on time
+    assert last[5] - first[5] < 0.005  # no drift: late reads are not later than early ones
 
 
 def test_reader_minimum_interval_is_honoured_with_the_clamp_policy(caplog):
@@ -181,9 +194,9 @@ def test_reader_minimum_interval_is_honoured_with_the_clamp_policy(caplog):
 
 def test_interval_policies_error_and_ignore():
     reader = RecordingReader(min_interval_ms=100)
-    with Collector({"r": reader}, {"w": MemoryWriter()}, interval_policy="error") as collector:
-        with pytest.raises(ConfigError, match="below the minimum interval of 100 ms"):
-            collector.start(Context(1, [var("fast", interval_ms=10)]))
+    with Collector({"r": reader}, {"w": MemoryWriter()}, interval_policy="error") as collector, \
+            pytest.raises(ConfigError, match="below the minimum interval of 100 ms"):
+        collector.start(Context(1, [var("fast", interval_ms=10)]))
     with Collector({"r": reader}, {"w": MemoryWriter()}, interval_policy="ignore") as collector:
         collector.start(Context(1, [var("fast", interval_ms=10), var("ok", interval_ms=100)]))
         time.sleep(0.25)

@@ -102,8 +102,22 @@ def test_csv_header_once_quotes_escaped_and_two_writers_share_a_file(tmp_path):
     second.write([Sample("b", 2.0, None, "err, with comma")])
     first.write([Sample("c", 3.0, 3)])
     first.close(), second.close()
-    rows = list(csv.reader(open(path, newline="")))
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
     assert rows[0] == list(HEADER)
     assert all(len(r) == len(HEADER) for r in rows)
     assert rows[1][3] == 'say "hi", twice' and rows[2][4] == "err, with comma"
     assert [r[2] for r in rows[1:]] == ["a", "b", "c"]
+
+
+def test_sqlite_stores_bools_as_numbers_and_sets_text_aside(tmp_path):
+    from lab_core import RejectedSamples
+
+    writer = SqliteWriter(path=tmp_path / "b.sqlite", setup="b")
+    writer.open()
+    writer.write([Sample("coil", 1.0, True), Sample("coil", 2.0, False)])
+    with pytest.raises(RejectedSamples, match="finite number"):
+        writer.write([Sample("label", 3.0, "text")])
+    writer.close()
+    stored = sqlite3.connect(tmp_path / "b.sqlite").execute("SELECT value FROM dateplots_b").fetchall()
+    assert stored == [(1.0,), (0.0,)]

@@ -231,7 +231,8 @@ class Collector:
     def _schedule(self, context: Context) -> None:
         writers = context.writers if context.writers is not None else tuple(self.writers)
         for reader, by_interval in self._plans[context.id].items():
-            self.workers[reader].add(context.id, by_interval, writers)
+            limit_ms = getattr(self.readers[reader], "min_interval_ms", 0.0) or context.min_interval_ms
+            self.workers[reader].add(context.id, by_interval, writers, limit_ms / 1000.0)
 
     def _unschedule(self, context_id: int) -> None:
         for worker in self.workers.values():

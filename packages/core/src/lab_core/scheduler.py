@@ -7,8 +7,10 @@ timer, so a variable they share is read once per instant; contexts with other
 intervals add their own instants, and the worker reads at the *union* of the
 instants, each variable once per instant (not at the gcd of the intervals,
 which would read more often than anyone asked). Reads are spaced at least the
-reader's minimum interval apart: instants closer than that (or than 1 ms, e.g.
-two contexts started a few microseconds apart) are served by one read.
+reader's minimum interval apart, and instants closer together than the
+minimum interval (the reader's, or the smallest of its contexts'; at least
+1 ms) are served by one read — e.g. two contexts started a few milliseconds
+apart do not read a shared variable twice in a row.
 Instants missed because a read ran long are skipped and counted, never
 bunched up.
 """
@@ -41,8 +43,8 @@ class Timer:
     interval: float  # seconds
     origin: float  # monotonic
     k: int = 0
-    #: context id -> (variables, writer names)
-    plans: dict[int, tuple[tuple[Variable, ...], frozenset[str]]] = attrs.field(factory=dict)
+    #: context id -> (variables, writer names, minimum interval in seconds)
+    plans: dict[int, tuple[tuple[Variable, ...], frozenset[str], float]] = attrs.field(factory=dict)
 
     @property
     def due(self) -> float:
@@ -89,8 +91,10 @@ class ReaderWorker:
 
     # -- plan changes (any thread) --------------------------------------------
 
-    def add(self, context_id: int, by_interval: dict[float, Sequence[Variable]], writers: Iterable[str]) -> None:
-        """Read ``by_interval`` (seconds -> variables) for ``context_id`` from now on."""
+    def add(self, context_id: int, by_interval: dict[float, Sequence[Variable]], writers: Iterable[str],
+            min_interval_s: float = 0.0) -> None:
+        """Read ``by_interval`` (seconds -> variables) for ``context_id`` from now on; its reads
+        need be no closer together than ``min_interval_s``."""
         writers = frozenset(writers)
         now = self.clock()
         with self._lock:
@@ -98,7 +102,7 @@ class ReaderWorker:
                 timer = self._timers.get(interval)
                 if timer is None:  # a new grid starts now: first read at once
                     timer = self._timers[interval] = Timer(interval, origin=now)
-                timer.plans[context_id] = (tuple(variables), writers)
+                timer.plans[context_id] = (tuple(variables), writers, min_interval_s)
         self._wake.set()
 
     def remove(self, context_id: int) -> None:
@@ -138,10 +142,9 @@ class ReaderWorker:
                     continue
                 due = max(due, self._last_read + self.min_interval_s)
                 delay = due - self.clock()
-                if delay > 0:
-                    if self._wake.wait(delay):
-                        self._wake.clear()
-                        continue  # the plan changed: look again
+                if delay > 0 and self._wake.wait(delay):
+                    self._wake.clear()
+                    continue  # the plan changed: look again
                 self._read_due(due)
         finally:
             self._close_reader()
@@ -152,8 +155,8 @@ class ReaderWorker:
 
     def _read_due(self, target: float) -> None:
         now = self.clock()
-        window = now + max(self.min_interval_s, MERGE_WINDOW_S)
         with self._lock:
+            window = now + self._merge_window()
             due_timers = [t for t in self._timers.values() if t.due <= window]
             if not due_timers:
                 return
@@ -165,13 +168,17 @@ class ReaderWorker:
         samples = self._read(variables)
         self.deliver(samples, writers)
 
+    def _merge_window(self) -> float:
+        plans = [plan[2] for timer in self._timers.values() for plan in timer.plans.values()]
+        return max(MERGE_WINDOW_S, self.min_interval_s, min(plans, default=0.0))
+
     @staticmethod
     def _merge(timers: list[Timer]) -> tuple[list[Variable], dict[str, frozenset[str]]]:
         """Each variable once, with the union of the writers of every context that wants it now."""
         variables: dict[str, Variable] = {}
         writers: dict[str, frozenset[str]] = {}
         for timer in timers:
-            for plan_variables, plan_writers in timer.plans.values():
+            for plan_variables, plan_writers, _ in timer.plans.values():
                 for variable in plan_variables:
                     variables.setdefault(variable.codename, variable)
                     writers[variable.codename] = writers.get(variable.codename, frozenset()) | plan_writers

@@ -9,7 +9,7 @@ import pytest
 
 from ..contracts import Reader, Writer
 from ..errors import RejectedSamples
-from ..model import Sample, Variable
+from ..model import Sample
 from ..registry import Registry
 
 

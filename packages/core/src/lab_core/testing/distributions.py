@@ -21,7 +21,7 @@ def make_distribution(root: str | Path, name: str, *, version: str = "1.0", plug
     (root / f"{module}.py").write_text(textwrap.dedent(source))
     info = root / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True, exist_ok=True)
-    metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     metadata += [f"Requires-Dist: {r}" for r in requires]
     (info / "METADATA").write_text("\n".join(metadata) + "\n")
     (info / "entry_points.txt").write_text(f"[lab]\n{plugin} = {module}\n")

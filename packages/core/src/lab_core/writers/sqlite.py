@@ -10,7 +10,7 @@ shows), so ordering and range queries read the same. A retried batch never
 duplicates a point (``INSERT OR IGNORE`` on the unique key). Unknown codenames
 are registered on first sight (``register_codenames = false`` to refuse them).
 Samples with an error are not rows (there is no column for it): they are
-counted and skipped. Values that are not finite numbers are set aside.
+counted and skipped. Booleans are stored as 1/0; other values that are not finite numbers are set aside.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class SqliteWriter(Writer):
         return self._ids[codename]
 
     def write(self, batch: Sequence[Sample]) -> None:
-        bad = [s for s in batch if s.error is None and not is_finite_number(s.value)]
+        bad = [s for s in batch if s.error is None and not (is_finite_number(s.value) or isinstance(s.value, bool))]
         if bad:
             raise RejectedSamples(bad, "value is not a finite number (the value column is a double)")
         rows = []
