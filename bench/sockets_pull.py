@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             for kind in ("bare", "lab"):
                 rounds[kind].append(run(kind, clients, args.duration, reply))
 
-        def median(kind: str, key: str) -> float:
+        def median(kind: str, key: str, rounds: dict[str, list[dict]] = rounds) -> float:
             return statistics.median(r[key] for r in rounds[kind])
 
         ratio = median("lab", "requests_per_s") / median("bare", "requests_per_s")

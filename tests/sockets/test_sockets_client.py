@@ -8,6 +8,8 @@ import socket
 import threading
 
 import pytest
+from sockets_helpers import HOST
+
 from lab_core import Registry
 from lab_core.cli import make_parser
 from lab_core.errors import LabError
@@ -24,7 +26,6 @@ from lab_sockets import (
     allow_methods,
 )
 from lab_sockets.client import decode_raw, decode_raw_return, decode_raw_wn, parse_address
-from sockets_helpers import HOST
 
 
 @pytest.fixture

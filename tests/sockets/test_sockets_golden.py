@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from lab_sockets import DataPullSocket, DataPushSocket, DateDataPullSocket
 from sockets_helpers import HOST, udp
+
+from lab_sockets import DataPullSocket, DataPushSocket, DateDataPullSocket
 
 T_TEMP = 1795245643.0003388
 T_PRESSURE = 1795245641.0965312

@@ -6,6 +6,8 @@ import json
 import math
 
 import pytest
+from sockets_helpers import FakeClock
+
 from lab_sockets.errors import UnknownCodename
 from lab_sockets.protocol import (
     DataPullProtocol,
@@ -18,7 +20,6 @@ from lab_sockets.protocol import (
     format_raw,
     parse_raw_wn,
 )
-from sockets_helpers import FakeClock
 
 
 class NumpyLike:

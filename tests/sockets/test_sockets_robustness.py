@@ -10,8 +10,9 @@ import tracemalloc
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from lab_sockets import DataPullSocket, DataPushSocket, DateDataPullSocket, LiveSocket
 from sockets_helpers import HOST
+
+from lab_sockets import DataPullSocket, DataPushSocket, DateDataPullSocket, LiveSocket
 
 CODENAMES = ["temp", "pressure", "stale"]
 PULL_COMMANDS = {b"raw", b"json", b"raw_wn", b"json_wn", b"codenames_raw", b"codenames_json", b"name", b"status"} | {

@@ -9,6 +9,8 @@ import threading
 import time
 
 import pytest
+from sockets_helpers import HOST, udp
+
 from lab_sockets import (
     DataPullSocket,
     DataPushSocket,
@@ -21,7 +23,6 @@ from lab_sockets import (
     UnknownCodename,
 )
 from lab_sockets.protocol.common import DEFAULT_PORTS
-from sockets_helpers import HOST, udp
 
 
 def test_reference_defaults():

@@ -11,11 +11,12 @@ import time
 
 import psutil
 import pytest
+from sockets_helpers import HOST, udp
+
 from lab_core import Sample, Variable
 from lab_core.testing import ReaderContract, WriterContract
 from lab_sockets import DataPullSocket, DateDataPullSocket, PullClient, system_status
 from lab_sockets.collect import SocketReader, SocketWriter
-from sockets_helpers import HOST, udp
 
 SYSTEM_KEYS = [
     "filesystem_usage", "last_apt_cache_change_unixtime", "last_git_fetch_unixtime", "load_average", "mac_address",

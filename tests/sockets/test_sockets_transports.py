@@ -9,12 +9,13 @@ import threading
 import time
 
 import pytest
+from sockets_helpers import HOST, udp
+
 from lab_core import Registry, Transport, default_registry
 from lab_sockets import DataPushSocket, DateDataPullSocket, PullClient, PushClient
 from lab_sockets.transports import make_transport, transport_class
 from lab_sockets.transports.tcp import TcpConnection, TcpTransport
 from lab_sockets.transports.udp import UdpTransport
-from sockets_helpers import HOST, udp
 
 
 def echo(request, peer):
