@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import lab_core
-import lab_dahu.job
 import pytest
 from dahu_udp_transport import LoopUdpTransport
+
+import lab_core
+import lab_dahu.job
 from lab_core import Registry, hookimpl
 
 

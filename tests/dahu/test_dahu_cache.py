@@ -6,6 +6,7 @@ import threading
 import uuid
 
 import pytest
+
 from lab_dahu import DataCache
 
 

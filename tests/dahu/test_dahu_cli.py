@@ -6,6 +6,7 @@ import json
 
 import dahu_testplugins  # noqa: F401 - registers the test.* plugins
 import pytest
+
 from lab_core.cli import main
 from lab_core.testing import ProcessorContract
 from lab_dahu import Job

@@ -6,6 +6,7 @@ import time
 
 import dahu_testplugins
 import pytest
+
 from lab_dahu import DaskExecutor, Job, ProcessExecutor, ThreadExecutor, make_executor
 from lab_dahu.base import function_plugin_class, plugin_from_function
 from lab_dahu.factory import Factory
@@ -96,7 +97,7 @@ def test_callbacks_and_wait_across_remote_jobs(remote):
     assert seen == [(job.id, "success")]
 
 
-def test_abort_queued_process_job_never_runs(processes):
+def test_abort_queued_process_job_ends_at_once(processes):
     blockers = [Job("example.sleep", {"t": 1}, executor=processes).start() for _ in range(2)]
     queued = Job("test.ok", {"x": 1}, executor=processes).start()
     assert queued.abort()

@@ -7,6 +7,7 @@ import threading
 
 import dahu_testplugins as tp
 import pytest
+
 from lab_dahu import Job, ThreadExecutor
 from lab_dahu.job import read_input
 

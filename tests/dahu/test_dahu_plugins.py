@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import lab_core
 import pytest
+
+import lab_core
 from lab_core import Registry, UnknownPlugin
 from lab_core.testing import make_distribution
 from lab_dahu import Factory, Job, Plugin, PluginFromFunction, plugin_factory, plugin_from_function, register
