@@ -322,3 +322,32 @@ def test_configure_validates():
         Job.configure(max_finished=-1)
     with pytest.raises(ValueError):
         Job(123)
+
+
+def test_default_pool_is_bounded_not_one_thread_per_job():
+    with ThreadExecutor(3, thread_name_prefix="bounded-test") as pool:
+        jobs = [Job("example.sleep", {"t": 0.02}, executor=pool).start() for _ in range(40)]
+        peak = 0
+        while not all(j.finished for j in jobs):
+            peak = max(peak, sum(t.name.startswith("bounded-test") for t in threading.enumerate()))
+            threading.Event().wait(0.005)
+        assert all(j.status == "success" for j in jobs)
+    assert 1 <= peak <= 3
+
+
+def test_a_plain_lab_core_processor_runs_as_a_job():
+    from lab_core import Processor
+    from lab_dahu import Factory
+
+    class Plain(Processor):
+        def process(self):
+            self.output["result"] = self.input["x"] * 10
+
+    Factory.register(Plain, "test.plain")
+    try:
+        job = run("test.plain", {"x": 4})
+        assert job.status == "success" and job.output_data == {"result": 40}
+        slow = Job("test.plain", {"x": "a" * 10}).start()
+        assert slow.join(TIMEOUT) and slow.status == "success"
+    finally:
+        Factory.unregister("test.plain")
