@@ -70,19 +70,16 @@ def test_socket_server_status_states(serve):
 
 class TestSocketWriterContract(WriterContract):
     """The kit's contract. This writer serves only the newest point of each codename, so the kit's
-    batches get one sample per codename (``batch``); ``read_back`` reads them over UDP."""
+    batches get one sample per codename (``keeps_history``); ``read_back`` reads them over UDP."""
 
     plugin_name = "socket"
+    keeps_history = False
 
     @pytest.fixture
     def writer(self):
         writer = SocketWriter(host=HOST, port=0)
         yield writer
         writer.close()
-
-    @staticmethod
-    def batch(n: int = 5, codename: str = "contract_value") -> list[Sample]:
-        return [Sample(f"{s.codename}_{i}", s.time, s.value) for i, s in enumerate(WriterContract.batch(n, codename))]
 
     def read_back(self, writer):
         data = PullClient(HOST, writer.port).json_wn()

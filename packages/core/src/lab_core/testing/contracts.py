@@ -77,6 +77,9 @@ class WriterContract:
     plugin_name: str | None = None
     #: the writer may round times to this many seconds (1.0 for second-resolution tables)
     time_resolution: float = 1e-6
+    #: False for writers that keep only the latest value per codename (e.g. a socket server):
+    #: the test batches then hold one sample per codename
+    keeps_history: bool = True
 
     def read_back(self, writer) -> list[tuple[str, float, object]]:
         raise NotImplementedError("implement read_back(writer) to check what the writer stored")
@@ -87,10 +90,10 @@ class WriterContract:
         yield writer
         writer.close()
 
-    @staticmethod
-    def batch(n: int = 5, codename: str = "contract_value") -> list[Sample]:
+    def batch(self, n: int = 5, codename: str = "contract_value") -> list[Sample]:
         t0 = math.floor(time.time()) - 1000.0
-        return [Sample(codename, t0 + i, float(i) + 0.5) for i in range(n)]
+        name = (lambda i: codename) if self.keeps_history else (lambda i: f"{codename}_{i}")
+        return [Sample(name(i), t0 + i, float(i) + 0.5) for i in range(n)]
 
     def _arrived(self, writer, samples):
         stored = self.read_back(writer)
@@ -120,7 +123,7 @@ class WriterContract:
 
     def test_non_finite_values_are_rejected_or_stored(self, opened):
         good = self.batch(2, "contract_nan")
-        bad = Sample("contract_nan", good[-1].time + 1, math.nan)
+        bad = Sample("contract_nan_bad", good[-1].time + 1, math.nan)
         try:
             opened.write([*good, bad])
         except RejectedSamples as rejected:
