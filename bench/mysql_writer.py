@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import pymysql
+
 from lab_core import Collector, Context, DiskSpool, MemorySpool, Reader, Sample, Variable
 from lab_mysql import schema
 from lab_mysql.writer import MySQLWriter

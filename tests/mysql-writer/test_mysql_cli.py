@@ -8,10 +8,11 @@ import sys
 import textwrap
 
 import pytest
+from mysql_helpers import LEGACY_DESCRIPTIONS, execute, legacy_table, query, read_points
+
 from lab_core import Sample
 from lab_core.cli import main
 from lab_mysql.writer import MySQLWriter
-from mysql_helpers import LEGACY_DESCRIPTIONS, execute, legacy_table, query, read_points
 
 
 def connection_args(settings: dict) -> list[str]:

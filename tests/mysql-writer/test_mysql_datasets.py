@@ -10,8 +10,9 @@ import time
 
 import pymysql
 import pytest
-from lab_mysql import CustomColumn, DataSetSaver, StartupException, schema
 from mysql_helpers import connect, query
+
+from lab_mysql import CustomColumn, DataSetSaver, StartupException, schema
 
 
 def make_tables(settings: dict, setup: str = "dummy") -> None:

@@ -13,10 +13,11 @@ import time
 
 import pymysql
 import pytest
+from mysql_helpers import LEGACY_DESCRIPTIONS, connect, execute, legacy_table, query
+
 from lab_core import MemorySpool, Sample
 from lab_core.delivery import Backoff, Delivery
 from lab_mysql.writer import MySQLWriter
-from mysql_helpers import LEGACY_DESCRIPTIONS, connect, execute, legacy_table, query
 
 T0 = 1_700_000_000.0
 

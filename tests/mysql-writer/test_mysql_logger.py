@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pymysql
 import pytest
-from lab_mysql import ContinuousLogger, StartupException, schema
 from mysql_helpers import free_port, query, read_points
+
+from lab_mysql import ContinuousLogger, StartupException, schema
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from lab_core import Sample
 from lab_mysql.errors import MySQLUnavailable
 from lab_mysql.writer import MySQLWriter

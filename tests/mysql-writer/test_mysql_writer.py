@@ -6,6 +6,8 @@ import math
 import time
 
 import pytest
+from mysql_helpers import LEGACY_DESCRIPTIONS, execute, legacy_table, query, read_points
+
 from lab_core import MemorySpool, RejectedSamples, Sample
 from lab_core.delivery import Backoff, Delivery
 from lab_core.testing import WriterContract
@@ -13,7 +15,6 @@ from lab_core.writers.sqlite import SqliteWriter, sql_time
 from lab_mysql import schema
 from lab_mysql.errors import SchemaError, UnknownCodenames
 from lab_mysql.writer import MySQLWriter
-from mysql_helpers import LEGACY_DESCRIPTIONS, execute, legacy_table, query, read_points
 
 
 def make_writer(settings: dict, **options) -> MySQLWriter:
