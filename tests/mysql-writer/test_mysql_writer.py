@@ -257,3 +257,25 @@ def test_time_formatter_matches_datetime():
         assert fmt(t) == sql_time(t), t
     assert schema.TimeFormatter(0)(1_700_000_000.99) == "2023-11-14 22:13:20"
     assert schema.TimeFormatter(3)(1_700_000_000.9996) == "2023-11-14 22:13:20.999"
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["unique-key", "legacy-table"])
+def test_a_batch_is_one_statement_and_one_commit(mariadb, legacy):
+    """PyMySQL rewrites the plain VALUES (%s, %s, %s) into one multi-row INSERT; one COMMIT per batch."""
+    if legacy:
+        execute(mariadb, LEGACY_DESCRIPTIONS, legacy_table("dateplots_test"))
+    writer = make_writer(mariadb, create_tables=not legacy, register_codenames=True, codenames=["a"])
+    writer.open()
+
+    def counters():
+        with writer._connection().cursor() as cursor:
+            cursor.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Com_insert', 'Com_commit')")
+            return {name: int(value) for name, value in cursor.fetchall()}
+
+    before = counters()
+    writer.write([Sample("a", 1_700_000_000 + i, float(i)) for i in range(2000)])
+    after = counters()
+    writer.close()
+    assert after["Com_insert"] - before["Com_insert"] == 1
+    assert after["Com_commit"] - before["Com_commit"] == 1
+    assert query(mariadb, "SELECT count(*) FROM dateplots_test") == [(2000,)]
