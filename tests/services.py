@@ -29,7 +29,7 @@ def service_missing(what: str) -> None:
     pytest.skip(message)
 
 
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
     """A port free right now on 127.0.0.1 (prefer binding to port 0 where the API allows)."""
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
@@ -43,6 +43,7 @@ class ThrowawayMariaDB:
         self.base = base
         self.datadir = base / "data"
         self.socket = base / "mysqld.sock"
+        self.tmpdir = base / "tmp"
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
@@ -51,9 +52,13 @@ class ThrowawayMariaDB:
         return {"host": "127.0.0.1", "port": self.port, "user": "root", "password": ""}
 
     def install(self) -> None:
-        subprocess.run([INSTALL_DB, "--no-defaults", f"--datadir={self.datadir}",
-                        "--auth-root-authentication-method=normal", "--user=root", "--skip-test-db"],
-                       check=True, capture_output=True, timeout=120)
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([INSTALL_DB, "--no-defaults", f"--datadir={self.datadir}", f"--tmpdir={self.tmpdir}",
+                               "--auth-root-authentication-method=normal", "--user=root", "--skip-test-db"],
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"mariadb-install-db failed ({done.returncode}): {done.stdout[-2000:]} "
+                               f"{done.stderr[-2000:]}")
 
     def start(self, *extra: str) -> None:
         for _ in range(3):  # a port taken between choosing and binding: choose another
@@ -61,6 +66,9 @@ class ThrowawayMariaDB:
             self.proc = subprocess.Popen(
                 [MARIADBD, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
                  "--bind-address=127.0.0.1", f"--socket={self.socket}", f"--pid-file={self.base / 'mysqld.pid'}",
+                 # Its own tmpdir, always: a starting mariadbd deletes every #sql* file in its tmpdir,
+                 # which would pull temporary tables from under the machine's shared server in /tmp.
+                 f"--tmpdir={self.tmpdir}",
                  "--user=root", "--skip-grant-tables", "--innodb-buffer-pool-size=32M", "--skip-log-bin",
                  f"--log-error={self.base / 'error.log'}", *extra],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
