@@ -379,3 +379,28 @@ def test_close_reports_what_a_memory_spool_could_not_deliver():
     left = collector.close()
     assert left["down"] > 0
     assert time.monotonic() - started < 6  # never hangs on a dead writer
+
+
+class LateWriter(Writer):
+    """Cannot open until ``up`` is set (a database that comes back while the collector stops)."""
+
+    def __init__(self):
+        self.up = threading.Event()
+        self.samples = []
+
+    def open(self):
+        if not self.up.is_set():
+            raise ConnectionError("database down")
+
+    def write(self, batch):
+        self.samples.extend(batch)
+
+
+def test_closing_keeps_trying_to_open_a_writer_that_comes_back_within_the_timeout():
+    writer = LateWriter()
+    collector = Collector({"r": RecordingReader()}, {"w": writer}, flush_timeout_s=10)
+    collector.start(Context(1, [var("x")], default_interval_ms=20, min_interval_ms=10))
+    time.sleep(0.3)
+    threading.Timer(0.5, writer.up.set).start()
+    left = collector.close()
+    assert left == {"w": 0} and len(writer.samples) >= 10

@@ -74,7 +74,8 @@ class Delivery:
     def _should_exit(self) -> bool:
         if not self._stop.is_set():
             return False
-        return not len(self.spool) or not self.stats.open or time.monotonic() >= self._drain_until
+        # draining: go on (opening the writer again if need be) until empty or out of time
+        return not len(self.spool) or time.monotonic() >= self._drain_until
 
     def _open(self) -> None:
         try:

@@ -138,9 +138,9 @@ class MemorySpool(Spool):
                 room = max(self.capacity - len(self._queue), 0)
                 self._dropped(len(samples) - room)
                 samples = samples[:room]
-            for sample in samples:
-                self._seq += 1
-                self._queue.append((self._seq, sample))
+            first = self._seq + 1
+            self._seq += len(samples)
+            self._queue.extend(zip(range(first, self._seq + 1), samples))
             if self.policy == "drop_oldest":
                 excess = len(self._queue) - self.capacity
                 self._dropped(excess)
