@@ -15,12 +15,15 @@ dict (input and output must be picklable by the pool / Dask; JSON-friendly is be
 from __future__ import annotations
 
 import abc
+import atexit
 import concurrent.futures
 import logging
 import multiprocessing
 import os
+import queue
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -41,6 +44,10 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Schedule ``fn(*args)``; return a future with ``add_done_callback``, ``cancel``, ``result``."""
+
+    def run_soon(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` soon, nothing returned (jobs use it: they track their own end)."""
+        self.submit(fn)
 
     def add_done_callback(self, future: Any, fn: Callable[[Any], None]) -> None:
         future.add_done_callback(fn)
@@ -86,24 +93,181 @@ def default_workers() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
+_PENDING, _RUNNING, _CANCELLED, _DONE = range(4)
+
+
+class Task:
+    """What :meth:`ThreadExecutor.submit` returns: ``cancel``, ``cancelled``, ``done``, ``result``,
+    ``add_done_callback`` — a light future (no condition variable per task)."""
+
+    __slots__ = ("_fn", "_args", "_state", "_value", "_error", "_callbacks", "_latch", "_lock")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, lock: threading.Lock):
+        self._fn, self._args = fn, args
+        self._state = _PENDING
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[Task], Any]] | None = None
+        self._latch = threading.Lock()
+        self._latch.acquire()
+        self._lock = lock
+
+    def _run(self) -> None:
+        with self._lock:
+            if self._state != _PENDING:
+                return
+            self._state = _RUNNING
+        try:
+            self._value = self._fn(*self._args)
+        except BaseException as exc:  # kept for result(), like concurrent.futures
+            self._error = exc
+        self._finish(_DONE)
+
+    def _finish(self, state: int) -> None:
+        with self._lock:
+            self._state = state
+            callbacks, self._callbacks = self._callbacks, None
+        self._latch.release()
+        for callback in callbacks or ():
+            try:
+                callback(self)
+            except Exception:
+                log.exception("task callback %r failed", callback)
+
+    def cancel(self) -> bool:
+        """Cancel the task if it has not started; True if it will not run."""
+        with self._lock:
+            if self._state == _PENDING:
+                self._state = _CANCELLED
+            elif self._state != _CANCELLED:
+                return False
+        self._finish(_CANCELLED)
+        return True
+
+    def cancelled(self) -> bool:
+        return self._state == _CANCELLED
+
+    def done(self) -> bool:
+        return self._state in (_DONE, _CANCELLED)
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self.done():
+            got = self._latch.acquire() if timeout is None else self._latch.acquire(True, max(0.0, timeout))
+            if not got:
+                raise TimeoutError(f"task not done within {timeout} s")
+            self._latch.release()
+        if self._state == _CANCELLED:
+            raise concurrent.futures.CancelledError()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def add_done_callback(self, fn: Callable[[Task], Any]) -> None:
+        with self._lock:
+            if self._state not in (_DONE, _CANCELLED):
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
+
+_live_pools: weakref.WeakSet = weakref.WeakSet()
+
+
 class ThreadExecutor(Executor):
-    """A bounded pool of threads in this process (the default; not one thread per job)."""
+    """A bounded pool of threads in this process (the default; not one thread per job).
+
+    Threads are started as needed up to ``max_workers`` and reused; extra work
+    waits in a queue. Lighter than ``concurrent.futures.ThreadPoolExecutor``: the
+    :class:`Task` it returns has no condition variable (jobs have their own latch).
+    At interpreter exit the queued and running tasks are finished first (as with
+    ``concurrent.futures`` and dahu's threads), so a script may start jobs and end.
+    """
 
     kind = "thread"
 
     def __init__(self, max_workers: int | None = None, thread_name_prefix: str = "lab-dahu"):
         self._max_workers = max_workers or default_workers()
-        self._pool = concurrent.futures.ThreadPoolExecutor(self._max_workers, thread_name_prefix=thread_name_prefix)
+        if self._max_workers < 1:
+            raise ValueError("max_workers must be >= 1")
+        self._prefix = thread_name_prefix
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # Task, a bare callable, or None: stop
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()  # threads list and every task's state
+        self._closed = False
+        _live_pools.add(self)
 
     @property
     def workers(self) -> int:
         return self._max_workers
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
-        return self._pool.submit(fn, *args)
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Task:
+        if self._closed:
+            raise RuntimeError("this ThreadExecutor was shut down; make a new one")
+        task = Task(fn, args, self._lock)
+        self._queue.put(task)
+        if len(self._threads) < self._max_workers:  # threads start on demand, then stay
+            self._add_thread()
+        return task
+
+    def run_soon(self, fn: Callable[[], Any]) -> None:
+        """Queue ``fn()`` without a :class:`Task` (the cheapest way in; exceptions are logged)."""
+        if self._closed:
+            raise RuntimeError("this ThreadExecutor was shut down; make a new one")
+        self._queue.put(fn)
+        if len(self._threads) < self._max_workers:
+            self._add_thread()
+
+    def _add_thread(self) -> None:
+        with self._lock:
+            if len(self._threads) >= self._max_workers:
+                return
+            thread = threading.Thread(target=self._work, daemon=True,
+                                      name=f"{self._prefix}_{len(self._threads)}")
+            self._threads.append(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is None:
+                return
+            if type(item) is Task:
+                item._run()
+            else:
+                try:
+                    item()
+                except BaseException:
+                    log.exception("%r failed in a lab-dahu worker thread", item)
+            del item
 
     def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        """Stop the threads after their current task; ``wait=False`` also cancels the queued tasks."""
+        self._closed = True
+        if not wait:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if type(item) is Task:
+                    item.cancel()
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+
+@atexit.register
+def _stop_pools() -> None:
+    for pool in list(_live_pools):
+        pool.shutdown(wait=True)
 
 
 class ProcessExecutor(Executor):

@@ -143,49 +143,52 @@ class Job:
     _lock = threading.Lock()  # ids and the look-up table
     _finished_lock = threading.Lock()  # the finished list (taken by workers, not by new jobs)
     _id_class = 0
-    _jobs: weakref.WeakValueDictionary[int, Job] = weakref.WeakValueDictionary()
+    _jobs: dict[int, weakref.ref[Job]] = {}  # every job, weakly (dead entries swept now and then)
     _active: dict[int, Job] = {}
     _finished: OrderedDict[int, tuple[Job, float]] = OrderedDict()
     _counts: Counter[str] = Counter()
     _next_age_check = 0.0
     _global_start_time = time.time()
 
+    # per-job state; class-level defaults are replaced on the instance when they change
+    _plugin: Any = None
+    _future: Any = None
+    _used: Executor | None = None
+    _remote = False
+    _abort_name: str | None = None
+    _abort_signalled = False
+    _finalized = False
+    _over = False
+    _callbacks: list[Callable[[Job], Any]] | None = None
+    _callback_thread: int | None = None
+    _run_started: float | None = None
+    _runtime: float | None = None
+    _finished_at: float | None = None
+    data_on_disk: str | bool = False
+
     def __init__(self, name: str = "plugin.Plugin", input_data: Any = None, *,
                  executor: Executor | None = None, factory: Factory | None = None):
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"a job needs a plugin name such as 'example.square', not {name!r}")
+        if type(name) is not str or not name or name[0].isspace() or name[-1].isspace():
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"a job needs a plugin name such as 'example.square', not {name!r}")
+            name = name.strip()
         data = read_input(input_data)
-        self._name = name.strip()
+        self._name = name
         self._executor = executor
         self._factory = factory or plugin_factory
         self._lk = threading.Lock()
-        self._over = False
         self._latch = threading.Lock()  # held until the job is over: a light one-shot "done" event
         self._latch.acquire()
         self._status = STATE_UNINITIALIZED
-        self._callbacks: list[Callable[[Job], Any]] = []
-        self._plugin: Any = None
-        self._future: Any = None
-        self._used: Executor | None = None
-        self._remote = False
-        self._abort_name: str | None = None
-        self._abort_signalled = False
         self._output: dict[str, Any] = {}
-        self._finalized = False
-        self._callback_thread: int | None = None
-        self._run_started: float | None = None
-        self._runtime: float | None = None
-        self._finished_at: float | None = None
-        self.data_on_disk: str | bool = False
         with Job._lock:
             Job._id_class += 1
-            self._id = Job._id_class
-            Job._jobs[self._id] = self
-        if not self._id % 256:  # finished jobs are pruned as they finish; this catches idle ages
-            with Job._finished_lock:
-                Job._prune_locked(time.monotonic())
-        data["plugin_name"] = self._name
-        data["job_id"] = self._id
+            self._id = job_id = Job._id_class
+        Job._jobs[job_id] = weakref.ref(self)  # weak: a job never started and dropped is not kept
+        if not job_id % 1024:
+            Job._housekeeping()
+        data["plugin_name"] = name
+        data["job_id"] = job_id
         self._input: dict[str, Any] | None = data
 
     def __repr__(self) -> str:
@@ -223,7 +226,7 @@ class Job:
                 executor.add_done_callback(future, self._remote_done)
             else:
                 self._plugin = klass()
-                self._future = executor.submit(self._run_local)
+                executor.run_soon(self._run_local)  # queued: an abort before it runs makes it a no-op
         except Exception as exc:
             self._fail(error_lines(f"plugin {self._name} failed to be instantiated: {exc}"))
         return self
@@ -302,12 +305,13 @@ class Job:
                 return
             self._finalized = True
             self._finished_at = time.time()
-            callbacks = list(self._callbacks)
+            callbacks = self._callbacks
             status = self._status
-        self._callback_thread = threading.get_ident()
-        for callback in callbacks:
-            self._call_back(callback)
-        self._callback_thread = None
+        if callbacks:
+            self._callback_thread = threading.get_ident()
+            for callback in callbacks:
+                self._call_back(callback)
+            self._callback_thread = None
         self._over = True
         self._latch.release()
         now = time.monotonic()
@@ -332,6 +336,8 @@ class Job:
             raise TypeError(f"a job callback must be callable, not {method!r}")
         with self._lk:
             if not self._finalized:
+                if self._callbacks is None:
+                    self._callbacks = []
                 self._callbacks.append(method)
                 return
         self._call_back(method)
@@ -539,6 +545,14 @@ class Job:
             cls._prune_locked(time.monotonic())
 
     @classmethod
+    def _housekeeping(cls) -> None:
+        """Sweep dead weak entries; forget finished jobs past their age even when none finish."""
+        for job_id in [i for i, ref in list(Job._jobs.items()) if ref() is None]:
+            Job._jobs.pop(job_id, None)
+        with Job._finished_lock:
+            Job._prune_locked(time.monotonic())
+
+    @classmethod
     def _prune_locked(cls, now: float) -> None:
         finished = Job._finished
         for _ in range(len(finished) - Job.max_finished):
@@ -579,7 +593,8 @@ class Job:
     @classmethod
     def get_job_from_id(cls, job_id: int) -> Job | None:
         """The job with this id (negative: counted back from the last one), or None."""
-        job = Job._jobs.get(cls._resolve_id(job_id))
+        ref = Job._jobs.get(cls._resolve_id(job_id))
+        job = ref() if ref is not None else None
         if job is None:
             log.debug("no job %s in memory", job_id)
         return job
