@@ -351,3 +351,30 @@ def test_a_plain_lab_core_processor_runs_as_a_job():
         assert slow.join(TIMEOUT) and slow.status == "success"
     finally:
         Factory.unregister("test.plain")
+
+
+def test_renamed_steps_with_dahu_default_attributes():
+    from lab_dahu import Factory, Plugin
+
+    class Renamed(Plugin):
+        DEFAULT_SET_UP = "prepare"
+        DEFAULT_PROCESS = "compute"
+        DEFAULT_TEAR_DOWN = "close"
+
+        def prepare(self):
+            self.output["steps"] = ["prepare"]
+
+        def compute(self):
+            self.output["steps"].append("compute")
+            self.output["result"] = self.input["x"] + 1
+
+        def close(self):
+            self.output["steps"].append("close")
+
+    Factory.register(Renamed, "test.renamed")
+    try:
+        job = run("test.renamed", {"x": 1})
+        assert job.status == "success", job.error
+        assert job.output_data == {"steps": ["prepare", "compute", "close"], "result": 2}
+    finally:
+        Factory.unregister("test.renamed")

@@ -288,7 +288,10 @@ class Job:
             else:
                 self._status = STATE_SUCCESS
             self._output = output
-        self._finalize()
+            self._finalized = True
+            self._finished_at = time.time()
+            callbacks, status = self._callbacks, self._status
+        self._after(callbacks, status)
 
     def _fail(self, errors: list[str]) -> None:
         log.error("job %s (%s): %s", self._id, self._name, errors[0])
@@ -305,8 +308,10 @@ class Job:
                 return
             self._finalized = True
             self._finished_at = time.time()
-            callbacks = self._callbacks
-            status = self._status
+            callbacks, status = self._callbacks, self._status
+        self._after(callbacks, status)
+
+    def _after(self, callbacks: list[Callable[[Job], Any]] | None, status: str) -> None:
         if callbacks:
             self._callback_thread = threading.get_ident()
             for callback in callbacks:

@@ -33,20 +33,6 @@ def method_name(plugin: Any, step: str) -> str:
     return names[step]
 
 
-def _call(plugin: Any, step: str, errors: list[str]) -> bool:
-    """Call ``plugin``'s method for ``step``; on an exception add its report to ``errors``."""
-    method = getattr(plugin, method_name(plugin, step), None)
-    if method is None:
-        log.error("no method for %s in plugin class %s", step, type(plugin).__name__)
-        return True
-    try:
-        method()
-    except Exception as exc:
-        errors.extend(error_lines(f"Error {type(exc).__name__}: {exc} while calling {type(plugin).__name__}.{step}"))
-        return False
-    return True
-
-
 def error_lines(message: str) -> list[str]:
     """``message`` followed by the current exception's traceback, as lines (dahu's ``output["error"]``)."""
     lines = [message]
@@ -63,10 +49,31 @@ def run_lifecycle(plugin: Any, input_data: dict[str, Any]) -> list[str]:
     """
     errors: list[str] = []
     plugin.input.update(input_data)
-    if _call(plugin, "setup", errors) and not getattr(plugin, "is_aborted", False):
-        _call(plugin, "process", errors)
-    _call(plugin, "teardown", errors)
+    names = _method_names.get(type(plugin)) or _names(plugin)
+    if _step(plugin, names, "setup", errors) and not getattr(plugin, "is_aborted", False):
+        _step(plugin, names, "process", errors)
+    _step(plugin, names, "teardown", errors)
     return errors
+
+
+def _names(plugin: Any) -> dict[str, str]:
+    method_name(plugin, "setup")
+    return _method_names[type(plugin)]
+
+
+def _step(plugin: Any, names: dict[str, str], step: str, errors: list[str]) -> bool:
+    try:
+        getattr(plugin, names[step])()
+    except AttributeError as exc:
+        if getattr(plugin, names[step], None) is None:
+            log.error("no method for %s in plugin class %s", step, type(plugin).__name__)
+            return True
+        errors.extend(error_lines(f"Error {type(exc).__name__}: {exc} while calling {type(plugin).__name__}.{step}"))
+        return False
+    except Exception as exc:
+        errors.extend(error_lines(f"Error {type(exc).__name__}: {exc} while calling {type(plugin).__name__}.{step}"))
+        return False
+    return True
 
 
 # -- remote side (process pool, Dask workers) --------------------------------------------
