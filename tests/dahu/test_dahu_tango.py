@@ -150,3 +150,24 @@ def test_sigterm_stops_the_server_cleanly(tmp_path):
     assert stop(process) == 0, process.stdout.read()
     saved = list((tmp_path / "work").rglob(f"{job_id:05d}_example.sleep.out"))
     assert saved and json.loads(saved[0].read_text())["job_status"] == "aborted"
+
+
+def test_init_command_does_not_duplicate_events(dahu_ds):
+    dahu_ds.Init()  # Tango's standard re-initialisation: delete_device then init_device
+    seen = []
+
+    def on_event(event):
+        if not event.err and event.attr_value is not None:
+            seen.append(event.attr_value.value)
+
+    event_id = dahu_ds.subscribe_event("jobSuccess", tango.EventType.CHANGE_EVENT, on_event)
+    try:
+        job_id = dahu_ds.startJob(["example.noop", '{"x": 1}'])
+        assert wait_state(dahu_ds, job_id) == "success"
+        deadline = time.monotonic() + 10
+        while job_id not in seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert seen.count(job_id) == 1
+    finally:
+        dahu_ds.unsubscribe_event(event_id)

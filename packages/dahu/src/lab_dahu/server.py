@@ -39,7 +39,12 @@ class JobServer:
         # a transport's peers may state their own limit (lab-sockets' do); udp's is known anyway
         self.protocol = DahuProtocol(self.service, max_reply=UDP_MAX if transport == "udp" else None)
         registry = registry or default_registry()
-        self.transport = registry.transport(transport, self.protocol, host=host, port=port, **transport_options)
+        try:
+            self.transport = registry.transport(transport, self.protocol, host=host, port=port, **transport_options)
+        except BaseException:
+            if service is None:
+                self.service.close(0)
+            raise
 
     @property
     def address(self) -> tuple[str, int]:

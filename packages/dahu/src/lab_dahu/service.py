@@ -74,6 +74,10 @@ class JobService:
         """``listener(attribute, value)`` is called on ``jobSuccess``, ``jobFailure``, ``statisticsCollected``."""
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _notify(self, attribute: str, value: Any) -> None:
         for listener in list(self._listeners):
             try:

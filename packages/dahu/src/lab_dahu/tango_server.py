@@ -58,6 +58,8 @@ class DahuDS(Device):
         self.set_status("ready: lab-dahu job server")
 
     def delete_device(self) -> None:
+        """Called before a re-``Init`` and at shutdown: stop this device's event thread."""
+        self.service.remove_listener(self._on_event)
         self._events.put(None)
 
     def _on_event(self, attribute_name: str, value: object) -> None:
