@@ -34,6 +34,15 @@ def test_least_recently_used_goes_first():
     assert cache.keys() == ["d", "c", "e"]
 
 
+def test_items_and_values_do_not_change_recency():
+    cache = private(3)
+    cache["a"], cache["b"] = 1, 2
+    assert cache.items() == [("a", 1), ("b", 2)] and cache.values() == [1, 2]
+    assert dict(cache) == {"a": 1, "b": 2}
+    cache["c"], cache["d"] = 3, 4
+    assert cache.keys() == ["b", "c", "d"]
+
+
 def test_get_with_default_does_not_store_it():
     cache = private(2)
     assert cache.get("missing") is None

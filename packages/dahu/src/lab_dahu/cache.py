@@ -124,6 +124,16 @@ class DataCache(MutableMapping):
         with self._store.lock:
             return list(self._store.data)
 
+    def items(self) -> list[tuple[Any, Any]]:  # type: ignore[override]
+        """``(key, value)`` pairs, least recently used first (a copy; recency unchanged)."""
+        with self._store.lock:
+            return list(self._store.data.items())
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        """The values, least recently used first (a copy; recency unchanged)."""
+        with self._store.lock:
+            return list(self._store.data.values())
+
     def pop(self, key: Any, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value; ``KeyError`` if absent and no default is given."""
         with self._store.lock:
