@@ -9,6 +9,7 @@ import os
 import uuid
 
 import pytest
+
 from services import IN_CI, free_port, service_missing  # noqa: F401 - shared with every test
 
 MARIADB = {
