@@ -72,7 +72,11 @@ Handler = Callable[[bytes, Any], "bytes | None"]
 class Transport(abc.ABC):
     """Carries request bytes to a handler and its reply bytes back (UDP, TCP…).
 
-    ``handler(request, peer)`` is pure protocol code; it returns the reply or None.
+    ``handler(request, peer)`` is pure protocol code; it returns the reply, or None to
+    send nothing now. A transport may give its peers two optional attributes, which
+    handlers should look up with ``getattr``: ``peer.reply(data)`` sends a reply later,
+    from any thread (e.g. when a job ends), and ``peer.max_reply`` is the largest reply
+    in bytes it can carry (a datagram's limit on UDP; None when unbounded).
     """
 
     def __init__(self, handler: Handler, host: str = "0.0.0.0", port: int = 0, **options: Any):
