@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from dahu_udp_transport import LoopUdpTransport
+from dahu_udp_transport import TestTransports
 
 import lab_core
 import lab_dahu.job
-from lab_core import Registry, hookimpl
-
-
-class _TestTransports:
-    @hookimpl
-    def lab_transports(self):
-        return {"test-udp": LoopUdpTransport}
+from lab_core import Registry
 
 
 @pytest.fixture
 def registry():
     """A fresh registry of the installed plugins plus the ``test-udp`` transport."""
     reg = Registry()
-    reg.register(_TestTransports(), "dahu-test-transports")
+    reg.register(TestTransports(), "dahu-test-transports")
     return reg
 
 

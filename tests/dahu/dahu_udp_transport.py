@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from lab_core import Transport
+from lab_core import Transport, hookimpl
 
 
 class LoopUdpTransport(Transport):
@@ -56,3 +56,13 @@ class LoopUdpTransport(Transport):
                 return sock.recvfrom(65535)[0]
             except TimeoutError as exc:
                 raise TimeoutError(f"no reply from {address} within {timeout} s") from exc
+
+
+class TestTransports:
+    """A plugin object publishing ``test-udp`` (register it on a Registry)."""
+
+    __test__ = False  # not a test class, despite the name
+
+    @hookimpl
+    def lab_transports(self):
+        return {"test-udp": LoopUdpTransport}

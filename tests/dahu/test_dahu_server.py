@@ -260,9 +260,9 @@ def test_lab_dahu_serve_answers_and_stops_on_sigterm(tmp_path, transport):
         port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
         registry = Registry()
         if transport == "test-udp":
-            from conftest import _TestTransports
+            from dahu_udp_transport import TestTransports
 
-            registry.register(_TestTransports(), "t")
+            registry.register(TestTransports(), "t")
         client = DahuClient(("127.0.0.1", port), transport=transport, registry=registry)
         job_id = client.start_job("example.square", {"x": 12})
         assert client.wait_job(job_id, timeout=10) == "success"
