@@ -279,3 +279,31 @@ def test_a_batch_is_one_statement_and_one_commit(mariadb, legacy):
     assert after["Com_insert"] - before["Com_insert"] == 1
     assert after["Com_commit"] - before["Com_commit"] == 1
     assert query(mariadb, "SELECT count(*) FROM dateplots_test") == [(2000,)]
+
+
+def test_a_context_with_an_unknown_codename_is_refused_at_start(mariadb):
+    from lab_core import Collector, ConfigError, Context, Variable
+    from lab_core.readers.demo import DemoReader
+
+    setup = make_writer(mariadb, create_tables=True, codenames=[], register_codenames=False)
+    setup.open()  # creates the tables
+    schema.register_codename(setup._connection(), "known_one", table=setup.descriptions_table)
+    setup.close()
+    writer = make_writer(mariadb)
+    with Collector({"r": DemoReader()}, {"db": writer}) as collector:
+        with pytest.raises(ConfigError, match=r"writer 'db'.*'not_registered'.*lab mysql init --setup test"):
+            collector.start(Context(1, [Variable(1, "known_one", "sine", "r"),
+                                        Variable(2, "not_registered", "sine", "r")]))
+        assert collector.start(Context(2, [Variable(1, "known_one", "sine", "r")])).state.value == "running"
+
+
+def test_a_context_starts_while_the_database_is_down(tmp_path):
+    from lab_core import Collector, Context, DiskSpool, Variable
+    from lab_core.readers.demo import DemoReader
+    from services import free_port
+
+    writer = MySQLWriter(host="127.0.0.1", port=free_port(), user="root", password="", database="x",
+                         setup="test", connect_timeout=1)
+    with Collector({"r": DemoReader()}, {"db": writer}, spools={"db": DiskSpool(tmp_path / "db.spool")},
+                   flush_timeout_s=0.5) as collector:
+        assert collector.start(Context(1, [Variable(1, "whatever", "sine", "r")])).state.value == "running"

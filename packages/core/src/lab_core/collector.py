@@ -201,6 +201,11 @@ class Collector:
         if unknown:
             raise ConfigError(f"context {context.id} names unknown writer(s) {', '.join(unknown)}; "
                               f"writers are: {', '.join(self.writers) or 'none'}")
+        for name in context.writers if context.writers is not None else self.writers:
+            try:
+                self.writers[name].check_context(context)
+            except ValueError as exc:
+                raise ConfigError(f"context {context.id} cannot be written by writer {name!r}: {exc}") from exc
         plan: dict[str, dict[float, list[Variable]]] = {}
         for variable in context.variables:
             reader = self.readers.get(variable.reader)

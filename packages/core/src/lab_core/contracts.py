@@ -55,6 +55,15 @@ class Writer(abc.ABC):
     #: Largest batch the delivery worker hands to ``write`` at once.
     max_batch: int = 5000
 
+    def check_context(self, context: Any) -> None:  # noqa: B027 - optional hook
+        """Raise ``ValueError`` naming what is wrong if this writer can never store the
+        variables of ``context`` (e.g. codenames a database does not know).
+
+        Called by ``Collector.start`` in the caller's thread, so a wrong plan is a start-up
+        error. Return quietly when it cannot tell now (a database that is down: the samples
+        wait in the spool until it is back).
+        """
+
     def open(self) -> None:  # noqa: B027 - optional hook
         """Prepare (connect, create files); called in the writer's delivery worker."""
 

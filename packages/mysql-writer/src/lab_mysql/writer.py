@@ -33,7 +33,7 @@ from lab_core import RejectedSamples, Sample, Writer
 
 from . import schema
 from .connection import ConnectionSettings
-from .errors import MySQLSetupError, UnknownCodenames
+from .errors import MySQLSetupError, MySQLUnavailable, UnknownCodenames
 from .inserter import BatchInserter
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,28 @@ class MySQLWriter(BatchInserter, Writer):
         self._use(info)
         log.info("mysql writer open: %s, %s, %d codename(s) known", self.settings.describe(), info,
                  len(self._ids))
+
+    def check_context(self, context) -> None:
+        """Refuse a context whose codenames the descriptions table lacks (a start-up error naming
+        them); quiet when the database cannot be reached now (the samples wait in the spool)."""
+        if self.register_codenames:
+            return
+        try:
+            conn = self.settings.connect()
+        except MySQLUnavailable:
+            return
+        try:
+            with conn.cursor() as cursor:
+                ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table)
+        except Exception as exc:  # no descriptions table yet: open() will say so, with the fix
+            log.debug("%s: cannot check codenames now: %s", self.label, exc)
+            return
+        finally:
+            conn.close()
+        missing = [v.codename for v in context.variables if v.codename not in ids]
+        if missing:
+            raise UnknownCodenames([c for c in missing if c not in ambiguous], self.descriptions_table,
+                                   self.setup, [c for c in missing if c in ambiguous])
 
     def _use(self, info: schema.ContinuousTable) -> None:
         q = schema.quote(self.table)
