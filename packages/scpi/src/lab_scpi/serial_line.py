@@ -28,6 +28,12 @@ from .address import Address, ReplyError, parse_address
 log = logging.getLogger(__name__)
 
 MAX_REPLY = 4096  # bytes a reply may have before it is cut off as garbage
+try:  # a pty or USB adapter that vanished raises termios.error (not an OSError) on POSIX
+    from termios import error as _TermiosError
+
+    PORT_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, _TermiosError)
+except ImportError:  # Windows
+    PORT_ERRORS = (serial.SerialException, OSError)
 
 
 class Down(Exception):
@@ -194,7 +200,7 @@ class SerialLineReader(Reader):
             elif self.enquiry:
                 port.write(self.enquiry)
             line = port.read_until(self.reply_end, MAX_REPLY)
-        except (serial.SerialException, OSError) as exc:
+        except PORT_ERRORS as exc:
             self.close()
             raise Down(f"lost {self.port}: {exc}") from None
         if not line.endswith(self.reply_end):
