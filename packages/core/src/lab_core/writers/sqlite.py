@@ -54,12 +54,17 @@ class SqliteWriter(Writer):
         if not self.path.exists():
             return
         try:
-            db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None, timeout=5)
+            db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None, timeout=0)
             try:
                 db.execute("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only or foreign file
                 db.execute("ROLLBACK")
             finally:
                 db.close()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return  # another process writes now: open() waits its turn
+            raise ValueError(f"path {self.path} cannot be written ({exc}); fix its permissions "
+                             f"or choose another path") from None
         except sqlite3.Error as exc:
             raise ValueError(f"path {self.path} is not an SQLite database this process can write ({exc}); "
                              f"move it away or choose another path") from None
