@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 
-from conftest import LAB
+from scpi_helpers import LAB
 
 from lab_core import Registry
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import variables
+from scpi_helpers import variables
 
 from lab_scpi.reader import ScpiReader
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import variables
+from scpi_helpers import variables
 
 from lab_scpi.reader import ScpiReader
 

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import variables
+from scpi_helpers import variables
 
 from lab_core import Collector, Context, Variable, Writer
 from lab_scpi.reader import ScpiReader

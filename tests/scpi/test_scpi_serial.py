@@ -4,7 +4,7 @@ plain request -> line device."""
 from __future__ import annotations
 
 import pytest
-from conftest import variables
+from scpi_helpers import variables
 
 from lab_scpi.serial_line import SerialLineReader
 
