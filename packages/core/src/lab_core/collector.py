@@ -80,6 +80,12 @@ class Collector:
         unknown = set(spools) - set(self.writers)
         if unknown:
             raise ConfigError(f"spools given for unknown writers: {', '.join(sorted(unknown))}")
+        try:
+            check_writers(self.writers)
+        except ConfigError:
+            for spool in spools.values():
+                spool.close()
+            raise
         self.deliveries = {name: Delivery(name, w, spools[name] if name in spools else MemorySpool())
                            for name, w in self.writers.items()}
         self.workers = {name: ReaderWorker(name, r, self._fan_out, _min_interval_s(r))
@@ -89,6 +95,8 @@ class Collector:
         self._timers: dict[int, threading.Timer] = {}
         self._lock = threading.RLock()
         self._closed = False
+        self._errors = dict.fromkeys(self.writers, 0)  # error samples accepted, per writer
+        self._errors_lock = threading.Lock()
         for delivery in self.deliveries.values():
             delivery.start()
         for worker in self.workers.values():
@@ -251,11 +259,16 @@ class Collector:
         for sample in samples:
             for writer in writers_by_codename.get(sample.codename, ()):
                 batches.setdefault(writer, []).append(sample)
+        errors = sum(1 for s in samples if s.error is not None)
         for writer, batch in batches.items():
             try:
                 self.deliveries[writer].spool.put(batch)
             except Exception:
                 log.exception("spool of writer %s refused %d sample(s)", writer, len(batch))
+                continue
+            if errors:
+                with self._errors_lock:
+                    self._errors[writer] += sum(1 for s in batch if s.error is not None)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every writer took every sample spooled so far; False on timeout."""
@@ -266,7 +279,7 @@ class Collector:
         return {
             "readers": {n: attrs.asdict(w.stats, filter=lambda a, _: a.name != "lateness")
                         for n, w in self.workers.items()},
-            "writers": {n: {**attrs.asdict(d.stats), **attrs.asdict(d.spool.stats())}
+            "writers": {n: {**attrs.asdict(d.stats), **attrs.asdict(d.spool.stats()), "errors": self._errors[n]}
                         for n, d in self.deliveries.items()},
         }
 
@@ -300,6 +313,15 @@ class Collector:
     def __exit__(self, *exc: object) -> None:
         if not self._closed:
             self.close()
+
+
+def check_writers(writers: Mapping[str, Writer]) -> None:
+    """Every writer's start-up check (``Writer.check``); ``ConfigError`` naming the first that cannot work."""
+    for name, writer in writers.items():
+        try:
+            writer.check()
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"writers.{name}: {exc}") from None
 
 
 def _min_interval_s(reader: Reader) -> float:
