@@ -135,7 +135,7 @@ def test_a_plugin_name_cannot_name_a_file_outside_the_plugin_directories(plugins
 def test_the_factory_answers_None_for_an_unknown_name_as_dahu(plugins):
     assert plugin_factory("nosuch.plugin") is None
     assert Factory(plugin_path=[])("nosuch") is None
-    with pytest.raises(UnknownPlugin, match="no processing plugin named 'nosuch.plugin'"):
+    with pytest.raises(UnknownPlugin, match="no job named 'nosuch.plugin'"):
         lab_plugin_factory("nosuch.plugin")  # lab-dahu keeps its error
 
 

@@ -4,7 +4,7 @@ Three sources, looked up in this order:
 
 1. classes registered in this process with :func:`register` (a decorator) or
    :func:`~lab_dahu.base.plugin_from_function`;
-2. the ``lab_processors`` hook of installed distributions (entry-point group
+2. the ``lab_jobs`` hook of installed distributions (entry-point group
    ``lab``), through ``lab_core``'s registry: the packaged way to publish plugins;
 3. plugin directories, as dahu has them: ``$DAHU_PLUGINS`` (``os.pathsep``
    separated) and :meth:`Factory.add_directory`. A name ``mymod.hello`` loads
@@ -30,7 +30,7 @@ from lab_core import Registry, UnknownPlugin, default_registry
 log = logging.getLogger(__name__)
 
 #: the lab_core registry kind that holds processing plugins
-KIND = "processor"
+KIND = "job"
 #: dahu's environment variable naming plugin directories
 PLUGINS_ENV = "DAHU_PLUGINS"
 
@@ -227,7 +227,7 @@ class Factory:
             return self.registry.local[key]
         local = ", ".join(sorted(self.names())) or "none"
         folders = ", ".join(map(str, self.directories())) or f"none (set ${PLUGINS_ENV})"
-        raise UnknownPlugin(f"no processing plugin named {plugin_name!r}; known: {local}. Plugin "
+        raise UnknownPlugin(f"no job named {plugin_name!r}; known plugins: {local}. Plugin "
                             f"directories searched: {folders}.")
 
     def __call__(self, plugin_name: str) -> Any:
