@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,21 @@ log = logging.getLogger(__name__)
 
 #: Instants this close together are served by one read.
 MERGE_WINDOW_S = 0.001
+
+#: The interpreter's thread switch interval a collector process runs with (CPython's default is
+#: 5 ms: a reader worker waking up on time could wait that long for the GIL behind a busy thread).
+SWITCH_INTERVAL_S = 0.001
+
+
+def prefer_timeliness() -> None:
+    """Make this process switch threads often enough that reads start on time.
+
+    For processes whose main job is collecting (``lab run`` calls it); it costs a little
+    throughput in CPU-bound threads, which a collector does not have.
+    """
+    if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+
 
 #: ``deliver(samples, writers_by_codename)`` — hands a read's samples on.
 Deliver = Callable[[list[Sample], dict[str, frozenset[str]]], None]
@@ -191,7 +207,7 @@ class ReaderWorker:
                 self.reader.open()
                 self._open = True
             samples = self.reader.read(variables)
-            samples = _checked(samples, variables)
+            samples = (_checked_buffered if getattr(self.reader, "buffered", False) else _checked)(samples, variables)
         except Exception as exc:
             samples = self._failed(variables, exc)
         self.stats.samples += len(samples)
@@ -225,6 +241,20 @@ def _checked(samples: object, variables: list[Variable]) -> list[Sample]:
     for variable, sample in zip(variables, samples):
         if not isinstance(sample, Sample) or sample.codename != variable.codename:
             raise TypeError(f"read() returned {sample!r} where a Sample for {variable.codename!r} was due")
+        result.append(_coerce(variable, sample))
+    return result
+
+
+def _checked_buffered(samples: object, variables: list[Variable]) -> list[Sample]:
+    """A buffered reader's answer: any number of samples, each for one of ``variables``."""
+    by_codename = {v.codename: v for v in variables}
+    if not isinstance(samples, list):
+        raise TypeError(f"read() of a buffered reader must return a list of Samples, got {type(samples)!r}")
+    result = []
+    for sample in samples:
+        variable = by_codename.get(getattr(sample, "codename", None))
+        if not isinstance(sample, Sample) or variable is None:
+            raise TypeError(f"read() returned {sample!r}, which is not a Sample of the variables asked")
         result.append(_coerce(variable, sample))
     return result
 
