@@ -1,7 +1,7 @@
 """What a plugin implements: readers, writers, transports and processors.
 
 A plugin class is handed its options from the configuration as keyword
-arguments. Heavy dependencies (pymodbus, pymysql, dask…) are imported in
+arguments, declared once in its ``__init__`` (see ``lab_core.options``). Heavy dependencies (pymodbus, pymysql, dask…) are imported in
 ``__init__``/``open`` or in the class's own module, never in the plugin module,
 so that discovering and listing plugins stays fast.
 """
@@ -25,6 +25,8 @@ class Reader(abc.ABC):
 
     #: The shortest interval (ms) at which this reader may be asked to read.
     min_interval_ms: float = 0.0
+    #: An address ``check_address`` accepts, for the variable ``lab config sample`` writes.
+    example_address: ClassVar[str] = ""
 
     def check_address(self, variable: Variable) -> None:  # noqa: B027 - optional hook
         """Raise ``ValueError`` naming ``variable`` if its address cannot be read.

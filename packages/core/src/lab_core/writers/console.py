@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from typing import Annotated, TextIO
 
 from ..contracts import Writer
 from ..model import Sample
 
 
 class ConsoleWriter(Writer):
-    def __init__(self, stream=None):
+    def __init__(self, stream: Annotated[TextIO | None, "file object to print to (default: standard output)"] = None):
         self.stream = stream
 
     def write(self, batch: Sequence[Sample]) -> None:

@@ -22,6 +22,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 from ..contracts import Writer
 from ..errors import RejectedSamples
@@ -37,7 +38,9 @@ def sql_time(t: float) -> str:
 
 
 class SqliteWriter(Writer):
-    def __init__(self, path: str | os.PathLike = "lab.sqlite", setup: str = "lab", register_codenames: bool = True):
+    def __init__(self, path: Annotated[str | os.PathLike, "SQLite database file (made if missing)"] = "lab.sqlite",
+                 setup: Annotated[str, "table name suffix: values go to dateplots_<setup>"] = "lab",
+                 register_codenames: Annotated[bool, "give unknown codenames an id (false: set them aside)"] = True):
         if not SETUP_NAME.match(setup):
             raise ValueError(f"setup {setup!r} must be 1-48 letters, digits or underscores (it names a table)")
         self.path, self.setup = Path(path), setup
