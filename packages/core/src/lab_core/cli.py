@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
-import time
 from collections.abc import Sequence
 
 from . import API_VERSION, __version__
 from .errors import LabError
+from .exitcodes import ExitCode
 from .registry import DISABLE_ENV, Registry, Status, default_registry
 
 log = logging.getLogger("lab")
@@ -32,14 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not hasattr(args, "func"):
         parser.print_help()
-        return 2
+        return ExitCode.CONFIG
     try:
-        return args.func(args) or 0
+        return args.func(args) or ExitCode.OK
     except LabError as exc:
         print(f"lab: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.CONFIG
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 def make_parser(registry: Registry) -> argparse.ArgumentParser:
@@ -93,36 +91,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .config import load
+    from .runner import Runner
 
-    path = args.config or _bundle_config()
-    setup = load(path)
-    collector = setup.collector
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for context in setup.contexts:
-            collector.start(context)
-        deadline = time.monotonic() + args.duration if args.duration else None
-        while not stop.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            if all(c.state.value == "stopped" for c in collector.contexts()):
-                break  # every context reached its duration
-            stop.wait(0.2)
-        log.info("stopping: flushing writers (up to %.0f s)", collector.flush_timeout_s)
-    finally:
-        left = collector.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    _report(collector, left)
-    return 0
-
-
-def _report(collector, left: dict[str, int]) -> None:
-    for name, stats in collector.stats()["writers"].items():
-        log.info("writer %s: %d accepted, %d delivered, %d left, %d dropped, %d set aside",
-                 name, stats["accepted"], stats["delivered"], left.get(name, 0), stats["dropped"], stats["set_aside"])
+    return Runner(args.config or _bundle_config(), duration_s=args.duration).run()
 
 
 def _bundle_config() -> str:

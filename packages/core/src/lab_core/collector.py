@@ -89,6 +89,8 @@ class Collector:
         self._timers: dict[int, threading.Timer] = {}
         self._lock = threading.RLock()
         self._closed = False
+        self._errors = dict.fromkeys(self.writers, 0)  # error samples accepted, per writer
+        self._errors_lock = threading.Lock()
         for delivery in self.deliveries.values():
             delivery.start()
         for worker in self.workers.values():
@@ -251,11 +253,16 @@ class Collector:
         for sample in samples:
             for writer in writers_by_codename.get(sample.codename, ()):
                 batches.setdefault(writer, []).append(sample)
+        errors = sum(1 for s in samples if s.error is not None)
         for writer, batch in batches.items():
             try:
                 self.deliveries[writer].spool.put(batch)
             except Exception:
                 log.exception("spool of writer %s refused %d sample(s)", writer, len(batch))
+                continue
+            if errors:
+                with self._errors_lock:
+                    self._errors[writer] += sum(1 for s in batch if s.error is not None)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every writer took every sample spooled so far; False on timeout."""
@@ -266,7 +273,7 @@ class Collector:
         return {
             "readers": {n: attrs.asdict(w.stats, filter=lambda a, _: a.name != "lateness")
                         for n, w in self.workers.items()},
-            "writers": {n: {**attrs.asdict(d.stats), **attrs.asdict(d.spool.stats())}
+            "writers": {n: {**attrs.asdict(d.stats), **attrs.asdict(d.spool.stats()), "errors": self._errors[n]}
                         for n, d in self.deliveries.items()},
         }
 

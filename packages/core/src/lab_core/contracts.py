@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from .model import Sample, Variable
 
@@ -90,11 +90,11 @@ class Transport(abc.ABC):
     in bytes it can carry (a datagram's limit on UDP; None when unbounded).
     """
 
-    def __init__(self, handler: Handler, host: str = "0.0.0.0", port: int = 0, **options: Any):
+    def __init__(self, handler: Handler, /, host: Annotated[str, "address to listen on"] = "0.0.0.0",
+                 port: Annotated[int, "port (0: any free port)"] = 0):
         self.handler = handler
         self.host = host
         self.port = port
-        self.options = options
 
     @property
     @abc.abstractmethod

@@ -2,7 +2,7 @@
 ``socket`` reader (read codenames from a remote pull socket).
 
 Writer ``socket`` — options ``host`` ("0.0.0.0"), ``port`` (9000), ``name``, ``codenames``,
-``timeouts``, ``transport`` ("udp"):
+``timeouts``, ``transport`` ("udp"), ``allow`` (client networks answered; default everyone):
     every accepted sample becomes the current point ``(sample.time, value)`` of its codename
     on a DateDataPullSocket. PyExpLabSys fixes a socket's codenames when it is made; here
     ``codenames`` may be given (only those are served, in that order; others are ignored) or
@@ -56,6 +56,8 @@ class SocketWriter(Writer):
         transport_options: Annotated[dict | None, "options for the transport (e.g. max_connections for tcp)"] = None,
         check_activity: Annotated[bool, "status says INACTIVE when no point arrived for activity_timeout"] = True,
         activity_timeout: Annotated[float, "seconds without a new point before the activity warning"] = 900,
+        allow: Annotated[Sequence[str] | None, "client networks answered, e.g. [\"10.0.0.0/8\", \"127.0.0.1\"] "
+                         "(default: everyone)"] = None,
     ):
         from .pull import DateDataPullSocket
 
@@ -66,7 +68,7 @@ class SocketWriter(Writer):
         self.socket = DateDataPullSocket(
             name, list(codenames or ()), port=port, timeouts=timeouts if self.fixed_codenames else None,
             check_activity=check_activity, activity_timeout=activity_timeout, host=host, transport=transport,
-            transport_options=transport_options)
+            transport_options=transport_options, allow=allow)
         self._ignored: set[str] = set()
 
     @property
