@@ -136,7 +136,9 @@ def test_every_accepted_sample_survives_kill_9(tmp_path):
 
 
 def test_lab_run_killed_with_sigkill_while_the_writer_is_down_loses_nothing(tmp_path):
-    (tmp_path / "blocker").write_text("a file where the database directory should be")
+    # the writer is down: another process holds the database's exclusive lock
+    holder = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
     config = textwrap.dedent("""
         [collector]
         spool_dir = "{dir}/spool"
@@ -157,7 +159,7 @@ def test_lab_run_killed_with_sigkill_while_the_writer_is_down_loses_nothing(tmp_
           address = "sine"
     """)
     down = tmp_path / "down.toml"
-    down.write_text(config.format(dir=tmp_path, db=tmp_path / "blocker" / "db.sqlite"))
+    down.write_text(config.format(dir=tmp_path, db=tmp_path / "db.sqlite"))
     lab = [sys.executable, "-m", "lab_core.cli", "run"]
     child = subprocess.Popen([*lab, str(down)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     spool_file = tmp_path / "spool" / "db.spool"
@@ -172,9 +174,9 @@ def test_lab_run_killed_with_sigkill_while_the_writer_is_down_loses_nothing(tmp_
     spooled = set(sqlite3.connect(spool_file).execute("SELECT time FROM pending").fetchall())
     assert len(spooled) >= 20
 
-    up = tmp_path / "up.toml"
-    up.write_text(config.format(dir=tmp_path, db=tmp_path / "db.sqlite"))
-    subprocess.run([*lab, str(up), "--duration", "0.5"], cwd=tmp_path, check=True, capture_output=True)
+    holder.execute("ROLLBACK")  # the writer is back
+    holder.close()
+    subprocess.run([*lab, str(down), "--duration", "0.5"], cwd=tmp_path, check=True, capture_output=True)
     import datetime as dt
     stored = {dt.datetime.strptime(t, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=dt.timezone.utc).timestamp()
               for (t,) in sqlite3.connect(tmp_path / "db.sqlite").execute("SELECT time FROM dateplots_crash")}

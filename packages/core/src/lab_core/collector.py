@@ -80,6 +80,12 @@ class Collector:
         unknown = set(spools) - set(self.writers)
         if unknown:
             raise ConfigError(f"spools given for unknown writers: {', '.join(sorted(unknown))}")
+        try:
+            check_writers(self.writers)
+        except ConfigError:
+            for spool in spools.values():
+                spool.close()
+            raise
         self.deliveries = {name: Delivery(name, w, spools[name] if name in spools else MemorySpool())
                            for name, w in self.writers.items()}
         self.workers = {name: ReaderWorker(name, r, self._fan_out, _min_interval_s(r))
@@ -307,6 +313,15 @@ class Collector:
     def __exit__(self, *exc: object) -> None:
         if not self._closed:
             self.close()
+
+
+def check_writers(writers: Mapping[str, Writer]) -> None:
+    """Every writer's start-up check (``Writer.check``); ``ConfigError`` naming the first that cannot work."""
+    for name, writer in writers.items():
+        try:
+            writer.check()
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"writers.{name}: {exc}") from None
 
 
 def _min_interval_s(reader: Reader) -> float:

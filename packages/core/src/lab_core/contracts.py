@@ -57,6 +57,16 @@ class Writer(abc.ABC):
     #: Largest batch the delivery worker hands to ``write`` at once.
     max_batch: int = 5000
 
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Raise ``ValueError`` saying why if this writer's target can never work (a csv path
+        that is a directory, an sqlite file or directory this process cannot write).
+
+        Called by ``Collector`` (so ``lab run``) before any delivery starts, and by
+        ``lab doctor``, in the caller's thread: keep it quick and leave nothing behind. Return
+        quietly when it cannot tell now (a database that is down is not a reason: the samples
+        wait in the spool until it is back).
+        """
+
     def check_context(self, context: Any) -> None:  # noqa: B027 - optional hook
         """Raise ``ValueError`` naming what is wrong if this writer can never store the
         variables of ``context`` (e.g. codenames a database does not know).

@@ -28,6 +28,7 @@ from ..contracts import Writer
 from ..errors import RejectedSamples
 from ..model import Sample
 from ..spool import is_finite_number
+from . import check_file_target
 
 log = logging.getLogger(__name__)
 SETUP_NAME = re.compile(r"^[A-Za-z0-9_]{1,48}$")
@@ -49,6 +50,27 @@ class SqliteWriter(Writer):
         self.skipped_errors = 0
         self._db: sqlite3.Connection | None = None
         self._ids: dict[str, int] = {}
+
+    def check(self) -> None:
+        """The file can be made, or is an SQLite database this process can write."""
+        check_file_target(self.path, "lab.sqlite")
+        if not self.path.exists():
+            return
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None, timeout=0)
+            try:
+                db.execute("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only or foreign file
+                db.execute("ROLLBACK")
+            finally:
+                db.close()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return  # another process writes now: open() waits its turn
+            raise ValueError(f"path {self.path} cannot be written ({exc}); fix its permissions "
+                             f"or choose another path") from None
+        except sqlite3.Error as exc:
+            raise ValueError(f"path {self.path} is not an SQLite database this process can write ({exc}); "
+                             f"move it away or choose another path") from None
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
