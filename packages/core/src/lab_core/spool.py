@@ -6,8 +6,11 @@ the spool only when its writer took it. A sample counts as **accepted** once
 
 * ``MemorySpool`` — held in this process's memory. Bounded; when full, the
   policy says which sample is dropped (``drop_oldest``, the default, keeps the
-  newest data flowing; ``drop_newest`` refuses the new sample). Drops are
-  counted in ``stats().dropped`` and logged. A crash loses what is held.
+  newest data flowing; ``drop_newest`` refuses the new sample). The batch the
+  writer is taking now (the last ``peek``) is never dropped: it is delivered
+  or retried, so ``stats().dropped`` counts exactly the samples lost. An
+  overflow episode logs one warning when it starts and one with its counts
+  when the spool has room again (or is closed). A crash loses what is held.
 * ``DiskSpool`` — an SQLite file in WAL mode. ``put`` returns after the
   transaction committed, so an accepted sample survives ``kill -9`` of the
   process (and, with ``synchronous="full"``, the default, a power cut). Not
@@ -47,8 +50,9 @@ class SpoolStats:
     pending: int = 0  # held now
     accepted: int = 0  # put() since open
     delivered: int = 0  # taken by the writer since open
-    dropped: int = 0  # lost to the capacity policy
+    dropped: int = 0  # lost to the capacity policy (never a sample the writer then took)
     set_aside: int = 0  # rejected by the writer, kept aside
+    # These names are read by `lab run`'s exit status and the status endpoint: keep them stable.
 
 
 #: One spooled sample with its sequence number (the order it was accepted in).
@@ -61,6 +65,8 @@ class Spool(abc.ABC):
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._stats = SpoolStats()
+        self._in_flight = 0  # highest sequence number handed out by the last peek (never dropped)
+        self._overflow: _Overflow | None = None  # the overflow episode under way, if any
 
     @abc.abstractmethod
     def put(self, samples: Sequence[Sample]) -> None:
@@ -107,12 +113,45 @@ class Spool(abc.ABC):
         with self._cond:
             return attrs.evolve(self._stats, pending=len(self))
 
-    def close(self) -> None:  # noqa: B027 - optional
+    def close(self) -> None:
         """Release resources; what is still held stays held (on disk) or is reported."""
+        with self._cond:
+            self._overflow_ended("closed")
 
     def _accepted(self, count: int) -> None:
         self._stats.accepted += count
         self._cond.notify_all()
+
+    # -- overflow episodes: one warning when one starts, one with its counts when it ends ---------
+
+    def _dropped(self, count: int, what: str) -> None:
+        if count <= 0:
+            return
+        self._stats.dropped += count
+        if self._overflow is None:
+            self._overflow = _Overflow(time.monotonic())
+            log.warning("%s full (%d samples): %s; the count follows when it has room again",
+                        what, self.capacity, "dropping the oldest samples" if self.policy == "drop_oldest"
+                        else "refusing new samples")
+        self._overflow.dropped += count
+        self._overflow.what = what
+
+    def _room_again(self) -> None:
+        if self._overflow is not None and len(self) < self.capacity:
+            self._overflow_ended("has room again")
+
+    def _overflow_ended(self, how: str) -> None:
+        episode, self._overflow = self._overflow, None
+        if episode is not None:
+            log.warning("%s %s: %d sample(s) dropped (%s) during %.1f s of overflow", episode.what, how,
+                        episode.dropped, self.policy, time.monotonic() - episode.started)
+
+
+@attrs.define
+class _Overflow:
+    started: float  # monotonic
+    dropped: int = 0
+    what: str = "spool"
 
 
 class MemorySpool(Spool):
@@ -136,26 +175,32 @@ class MemorySpool(Spool):
         with self._cond:
             if self.policy == "drop_newest":
                 room = max(self.capacity - len(self._queue), 0)
-                self._dropped(len(samples) - room)
+                self._dropped(len(samples) - room, "memory spool")
                 samples = samples[:room]
             first = self._seq + 1
             self._seq += len(samples)
             self._queue.extend(zip(range(first, self._seq + 1), samples))
-            if self.policy == "drop_oldest":
-                excess = len(self._queue) - self.capacity
-                self._dropped(excess)
-                for _ in range(max(excess, 0)):
-                    self._queue.popleft()
+            if self.policy == "drop_oldest" and len(self._queue) > self.capacity:
+                self._drop_oldest(len(self._queue) - self.capacity)
             self._accepted(len(samples))
 
-    def _dropped(self, count: int) -> None:
-        if count > 0:
-            self._stats.dropped += count
-            log.warning("memory spool full (%d samples): %s %d sample(s)", self.capacity, self.policy, count)
+    def _drop_oldest(self, excess: int) -> None:
+        """Drop the ``excess`` oldest samples that are not in flight (the writer may be taking those)."""
+        queue = self._queue
+        in_flight = []
+        while queue and queue[0][0] <= self._in_flight:  # at most one batch, at the head
+            in_flight.append(queue.popleft())
+        dropped = min(excess, len(queue))
+        for _ in range(dropped):
+            queue.popleft()
+        queue.extendleft(reversed(in_flight))
+        self._dropped(dropped, "memory spool")
 
     def peek(self, limit: int) -> list[Entry]:
         with self._cond:
-            return list(itertools.islice(self._queue, limit))
+            entries = list(itertools.islice(self._queue, limit))
+            self._in_flight = entries[-1][0] if entries else 0
+            return entries
 
     def _remove(self, entries: Iterable[Entry]) -> int:
         seqs = {seq for seq, _ in entries}
@@ -173,12 +218,14 @@ class MemorySpool(Spool):
     def ack(self, entries: Iterable[Entry]) -> None:
         with self._cond:
             self._stats.delivered += self._remove(entries)
+            self._room_again()
 
     def set_aside(self, entries: Iterable[Entry], reason: str) -> None:
         entries = list(entries)
         with self._cond:
             self._stats.set_aside += self._remove(entries)
             self._rejected.extend((sample, reason) for _, sample in entries)
+            self._room_again()
 
     def rejected(self) -> list[tuple[Sample, str]]:
         with self._cond:
@@ -251,12 +298,13 @@ class DiskSpool(Spool):
             return
         excess = self._count - self.capacity
         order = "ASC" if self.policy == "drop_oldest" else "DESC"
-        self._db.execute(
-            f"DELETE FROM pending WHERE seq IN (SELECT seq FROM pending ORDER BY seq {order} LIMIT ?)",
-            (excess,))
-        self._count -= excess
-        self._stats.dropped += excess
-        log.warning("disk spool %s full (%d samples): %s %d sample(s)", self.path, self.capacity, self.policy, excess)
+        before = self._db.total_changes
+        self._db.execute(  # never the batch in flight (the writer may be taking it now)
+            f"DELETE FROM pending WHERE seq IN (SELECT seq FROM pending WHERE seq > ? ORDER BY seq {order} LIMIT ?)",
+            (self._in_flight, excess))
+        dropped = self._db.total_changes - before
+        self._count -= dropped
+        self._dropped(dropped, f"disk spool {self.path}")
 
     def _transaction(self):
         db = self._db
@@ -275,6 +323,7 @@ class DiskSpool(Spool):
             rows = self._db.execute(
                 "SELECT seq, codename, time, value, error FROM pending ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
+            self._in_flight = rows[-1][0] if rows else 0
         return [(seq, Sample(c, t, json.loads(v) if v is not None else None, e)) for seq, c, t, v, e in rows]
 
     def _delete(self, entries: Sequence[Entry]) -> int:
@@ -289,6 +338,7 @@ class DiskSpool(Spool):
         entries = list(entries)
         with self._cond, self._transaction():
             self._stats.delivered += self._delete(entries)
+            self._room_again()
 
     def set_aside(self, entries: Iterable[Entry], reason: str) -> None:
         entries = list(entries)
@@ -298,6 +348,7 @@ class DiskSpool(Spool):
                 "INSERT OR REPLACE INTO rejected VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(seq, s.codename, s.time, _encode_value(s.value), s.error, reason, now) for seq, s in entries])
             self._stats.set_aside += self._delete(entries)
+            self._room_again()
 
     def rejected(self) -> list[tuple[Sample, str]]:
         with self._cond:
@@ -305,6 +356,7 @@ class DiskSpool(Spool):
         return [(Sample(c, t, json.loads(v) if v is not None else None, e), r) for c, t, v, e, r in rows]
 
     def close(self) -> None:
+        super().close()
         with self._cond:
             if self._db is not None:
                 self._db.close()
