@@ -237,36 +237,88 @@ def _encode_value(value: object) -> str:
     return json.dumps(value, allow_nan=True)
 
 
+# How a value is kept in a disk spool's ``pending`` table: natively where SQLite keeps the type
+# (None, str, float, 64-bit int), else with a tag (no JSON encoding on the hot path).
+_BOOL, _NAN, _JSON = 1, 2, 3
+
+
+def _stored(value: object) -> tuple[object, int | None]:
+    kind = type(value)
+    if kind is float:
+        return (None, _NAN) if value != value else (value, None)
+    if value is None or kind is str:
+        return value, None
+    if kind is bool:
+        return int(value), _BOOL
+    if kind is int and -2**63 <= value < 2**63:
+        return value, None
+    return _encode_value(value), _JSON
+
+
+def _loaded(value: object, kind: int | None) -> object:
+    if kind is None:
+        return value
+    if kind == _BOOL:
+        return bool(value)
+    if kind == _NAN:
+        return math.nan
+    return json.loads(value)
+
+
 class DiskSpool(Spool):
-    """A crash-safe FIFO in an SQLite file (see the module docstring for the guarantees)."""
+    """A crash-safe FIFO in an SQLite file (see the module docstring for the guarantees).
+
+    The oldest ``cache`` entries are also kept in memory, so handing them to the writer
+    reads nothing back from the file and acknowledging them is one range ``DELETE``;
+    memory stays bounded however many samples wait on disk.
+    """
 
     SCHEMA = """
         CREATE TABLE IF NOT EXISTS pending (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            codename TEXT NOT NULL, time REAL NOT NULL, value TEXT, error TEXT);
+            seq INTEGER PRIMARY KEY, codename TEXT NOT NULL, time REAL NOT NULL,
+            value, kind INTEGER, error TEXT);
         CREATE TABLE IF NOT EXISTS rejected (
             seq INTEGER PRIMARY KEY, codename TEXT NOT NULL, time REAL NOT NULL,
             value TEXT, error TEXT, reason TEXT NOT NULL, rejected_at REAL NOT NULL);
     """
 
     def __init__(self, path: str | os.PathLike, capacity: int | None = None,
-                 policy: str = "drop_oldest", synchronous: str = "full"):
+                 policy: str = "drop_oldest", synchronous: str = "full", cache: int = 50_000):
         super().__init__()
         if policy not in POLICIES:
             raise ValueError(f"spool policy {policy!r} is unknown; use one of {', '.join(POLICIES)}")
         if synchronous not in ("full", "normal"):
             raise ValueError(f"synchronous must be 'full' or 'normal', got {synchronous!r}")
         self.path = Path(path)
-        self.capacity, self.policy = capacity, policy
+        self.capacity, self.policy, self.cache = capacity, policy, max(1, cache)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file = self._lock(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._upgrade_from_json_values()
         self._db.executescript(self.SCHEMA)
         self._count = self._db.execute("SELECT count(*) FROM pending").fetchone()[0]
+        # a seq is never used twice, also after everything was delivered (set-aside rows keep theirs)
+        self._next_seq = 1 + self._db.execute(
+            "SELECT max(coalesce((SELECT max(seq) FROM pending), 0), coalesce((SELECT max(seq) FROM rejected), 0))"
+        ).fetchone()[0]
+        self._head: collections.deque[Entry] = collections.deque()  # the oldest pending entries, in order
+        self._head_is_all = self._count == 0  # the head holds every pending entry
         if self._count:
             log.info("disk spool %s: %d sample(s) left from a previous run will be delivered", path, self._count)
+
+    def _upgrade_from_json_values(self) -> None:
+        """Spool files of lab-core 1.0 kept every value as JSON text: move them to the tagged table."""
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(pending)")]
+        if not columns or "kind" in columns:
+            return
+        with self._transaction():
+            self._db.execute("ALTER TABLE pending RENAME TO pending_json")
+            self._db.execute(self.SCHEMA.split(";")[0])  # executescript would commit
+            self._db.execute(f"INSERT INTO pending SELECT seq, codename, time, value, {_JSON}, error FROM pending_json")
+            self._db.execute("DROP TABLE pending_json")
+        log.info("disk spool %s: upgraded to the tagged value format", self.path)
 
     @staticmethod
     def _lock(path: Path):
@@ -284,13 +336,18 @@ class DiskSpool(Spool):
         return self._count
 
     def put(self, samples: Sequence[Sample]) -> None:
-        rows = [(s.codename, s.time, _encode_value(s.value), s.error) for s in samples]
         with self._cond:
+            first = self._next_seq
+            rows = [(first + i, s.codename, s.time, *_stored(s.value), s.error) for i, s in enumerate(samples)]
             with self._transaction():
-                self._db.executemany(
-                    "INSERT INTO pending (codename, time, value, error) VALUES (?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._next_seq += len(rows)
                 self._count += len(rows)
                 self._enforce_capacity()
+            if self._head_is_all and len(self._head) + len(rows) <= self.cache:
+                self._head.extend(zip(range(first, first + len(rows)), samples))
+            else:
+                self._head_is_all = False  # the newest wait on disk only; peek reads them back in turn
             self._accepted(len(rows))
 
     def _enforce_capacity(self) -> None:
@@ -304,7 +361,12 @@ class DiskSpool(Spool):
             (self._in_flight, excess))
         dropped = self._db.total_changes - before
         self._count -= dropped
+        self._forget_head()
         self._dropped(dropped, f"disk spool {self.path}")
+
+    def _forget_head(self) -> None:
+        self._head.clear()
+        self._head_is_all = False
 
     def _transaction(self):
         db = self._db
@@ -320,15 +382,34 @@ class DiskSpool(Spool):
 
     def peek(self, limit: int) -> list[Entry]:
         with self._cond:
-            rows = self._db.execute(
-                "SELECT seq, codename, time, value, error FROM pending ORDER BY seq LIMIT ?", (limit,)
-            ).fetchall()
-            self._in_flight = rows[-1][0] if rows else 0
-        return [(seq, Sample(c, t, json.loads(v) if v is not None else None, e)) for seq, c, t, v, e in rows]
+            if len(self._head) < limit and not self._head_is_all:
+                self._refill()
+            entries = list(itertools.islice(self._head, limit))
+            self._in_flight = entries[-1][0] if entries else 0
+            return entries
+
+    def _refill(self) -> None:
+        after = self._head[-1][0] if self._head else 0
+        room = self.cache - len(self._head)
+        rows = self._db.execute(
+            "SELECT seq, codename, time, value, kind, error FROM pending WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, room)).fetchall()
+        self._head.extend((seq, Sample(c, t, _loaded(v, k), e)) for seq, c, t, v, k, e in rows)
+        self._head_is_all = len(rows) < room
 
     def _delete(self, entries: Sequence[Entry]) -> int:
         before = self._db.total_changes
-        self._db.executemany("DELETE FROM pending WHERE seq = ?", [(seq,) for seq, _ in entries])
+        head = self._head
+        n = len(entries)
+        if n and len(head) >= n and head[0][0] == entries[0][0] and head[n - 1][0] == entries[-1][0]:
+            # the oldest n entries, as peek gave them: one range delete
+            self._db.execute("DELETE FROM pending WHERE seq BETWEEN ? AND ?", (entries[0][0], entries[-1][0]))
+            for _ in range(n):
+                head.popleft()
+        else:
+            self._db.executemany("DELETE FROM pending WHERE seq = ?", [(seq,) for seq, _ in entries])
+            seqs = {seq for seq, _ in entries}
+            self._head = collections.deque(e for e in head if e[0] not in seqs)
         removed = self._db.total_changes - before
         self._count -= removed
         self._cond.notify_all()
