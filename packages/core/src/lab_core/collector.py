@@ -28,6 +28,7 @@ from .contracts import Reader, Writer
 from .delivery import Delivery
 from .errors import CollectorClosed, ConfigError, UnknownContext
 from .model import Context, ContextState, Sample, Variable
+from .processing import Factory, Processing
 from .registry import Registry, default_registry
 from .scheduler import ReaderWorker
 from .spool import MemorySpool, Spool
@@ -63,11 +64,15 @@ class Collector:
 
     ``readers`` and ``writers`` map instance names to plugin instances; variables
     name their reader instance. ``spools`` gives a writer a spool other than
-    the default ``MemorySpool``.
+    the default ``MemorySpool``. ``processors`` maps stream processor names (as variables'
+    ``processors`` and ``writer_processors`` list them) to factories of fresh instances;
+    ``writer_processors`` maps writer names to the chain applied to what that writer gets.
     """
 
     def __init__(self, readers: Mapping[str, Reader], writers: Mapping[str, Writer], *,
                  spools: Mapping[str, Spool] | None = None, listeners: Iterable[Any] = (),
+                 processors: Mapping[str, Factory] | None = None,
+                 writer_processors: Mapping[str, Iterable[str]] | None = None,
                  interval_policy: IntervalPolicy | str = IntervalPolicy.CLAMP,
                  registry: Registry | None = None, flush_timeout_s: float = 10.0):
         self.readers = dict(readers)
@@ -82,6 +87,10 @@ class Collector:
             raise ConfigError(f"spools given for unknown writers: {', '.join(sorted(unknown))}")
         try:
             check_writers(self.writers)
+            unknown = set(writer_processors or {}) - set(self.writers)
+            if unknown:
+                raise ConfigError(f"processors given for unknown writers: {', '.join(sorted(unknown))}")
+            self.processing = Processing(processors or {}, writer_processors or {})
         except ConfigError:
             for spool in spools.values():
                 spool.close()
@@ -128,6 +137,7 @@ class Collector:
             if current is not None and current.state in (ContextState.RUNNING, ContextState.PAUSED):
                 return current
             plan = self._plan(context)
+            self.processing.add(context, context.writers if context.writers is not None else self.writers)
             self._fire("before_start", context=context)
             running = attrs.evolve(context, state=ContextState.RUNNING, start_date=_now(), end_date=None)
             self._contexts[context.id], self._plans[context.id] = running, plan
@@ -170,6 +180,7 @@ class Collector:
                 timer.cancel()
             stopped = self._contexts[context_id] = attrs.evolve(
                 context, state=ContextState.STOPPED, end_date=_now())
+            self._end_streams(context)
         log.info("context %d stopped", context_id)
         self._fire("after_stop", context=stopped)
         return stopped
@@ -254,21 +265,39 @@ class Collector:
     # -- data -------------------------------------------------------------------------
 
     def _fan_out(self, samples: list[Sample], writers_by_codename: dict[str, frozenset[str]]) -> None:
-        """Give each writer the samples of the contexts it serves (samples are immutable: shared safely)."""
+        """Give each writer the samples of the contexts it serves (samples are immutable: shared
+        safely), through the stream processors where any are configured."""
         batches: dict[str, list[Sample]] = {}
-        for sample in samples:
-            for writer in writers_by_codename.get(sample.codename, ()):
-                batches.setdefault(writer, []).append(sample)
-        errors = sum(1 for s in samples if s.error is not None)
+        if self.processing.active:
+            self.processing.route(samples, writers_by_codename, batches)
+        else:
+            for sample in samples:
+                for writer in writers_by_codename.get(sample.codename, ()):
+                    batches.setdefault(writer, []).append(sample)
+        self._spool(batches)
+
+    def _end_streams(self, context: Context) -> None:
+        """Flush the processors of ``context``'s variables that no running context reads any more."""
+        if not self.processing.active:
+            return
+        still_read = {v.codename for c in self._contexts.values() if c.state is not ContextState.STOPPED
+                      for v in c.variables}
+        self._spool(self.processing.remove(v.codename for v in context.variables
+                                           if v.codename not in still_read))
+
+    def _spool(self, batches: dict[str, list[Sample]]) -> None:
         for writer, batch in batches.items():
+            if not batch:
+                continue
             try:
                 self.deliveries[writer].spool.put(batch)
             except Exception:
                 log.exception("spool of writer %s refused %d sample(s)", writer, len(batch))
                 continue
+            errors = sum(1 for s in batch if s.error is not None)
             if errors:
                 with self._errors_lock:
-                    self._errors[writer] += sum(1 for s in batch if s.error is not None)
+                    self._errors[writer] += errors
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every writer took every sample spooled so far; False on timeout."""
@@ -298,6 +327,7 @@ class Collector:
             self._closed = True
         for worker in self.workers.values():
             worker.stop()
+        self._spool(self.processing.close())  # what the processors still held (partial windows…)
         timeout = self.flush_timeout_s if timeout is None else timeout
         for delivery in self.deliveries.values():  # all writers drain at once, not one after another
             delivery.request_stop(timeout)

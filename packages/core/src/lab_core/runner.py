@@ -28,6 +28,7 @@ from collections.abc import Iterator
 import attrs
 
 from .exitcodes import ExitCode
+from .scheduler import prefer_timeliness
 from .spool import DiskSpool
 
 log = logging.getLogger("lab")
@@ -109,6 +110,7 @@ class Runner:
         self.stopping.set()
 
     def start(self) -> None:
+        prefer_timeliness()
         for context in self.setup.contexts:
             self.collector.start(context)
 

@@ -140,7 +140,7 @@ class TcpTransport(SocketTransport):
         self.idle_timeout = idle_timeout
         self.backlog = backlog
         self.allow = AllowList(allow)
-        self.refusals = RefusalLog(log, f"tcp transport on port {port}")
+        self.refusals = RefusalLog(log, f"tcp transport on port {port}", noun="connection(s)")
         self._lock = threading.Lock()
         self._clients: dict[socket.socket, _Client] = {}
 

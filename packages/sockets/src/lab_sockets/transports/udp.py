@@ -63,7 +63,7 @@ class UdpTransport(SocketTransport):
         super().__init__(handler, host=host, port=port, **options)
         self.rcvbuf = rcvbuf
         self.allow = AllowList(allow)
-        self.refusals = RefusalLog(log, f"udp transport on port {port}")
+        self.refusals = RefusalLog(log, f"udp transport on port {port}", noun="datagram(s)")
 
     def start(self) -> None:
         self._check_not_started()
