@@ -74,6 +74,7 @@ class MySQLWriter(BatchInserter, Writer):
             codenames = [codenames]
         self.codenames = tuple(codenames)
         self.register_codenames = bool(register_codenames)
+        self._descriptions: dict[str, str] = {}  # codename -> description, for codenames it registers
         self.create_tables = bool(create_tables)
         if time_type not in schema.TIME_TYPES:
             raise ValueError(f"time_type {time_type!r} is unknown; use one of {', '.join(schema.TIME_TYPES)}")
@@ -173,8 +174,11 @@ class MySQLWriter(BatchInserter, Writer):
 
     def check_context(self, context) -> None:
         """Refuse a context whose codenames the descriptions table lacks (a start-up error naming
-        them); quiet when the database cannot be reached now (the samples wait in the spool)."""
+        them); quiet when the database cannot be reached now (the samples wait in the spool).
+        With ``register_codenames``, remember the variables' descriptions for the new rows."""
         if self.register_codenames:
+            self._descriptions.update({v.codename: v.description for v in context.variables
+                                       if getattr(v, "description", None)})
             return
         try:
             conn = self.settings.connect()
@@ -211,7 +215,8 @@ class MySQLWriter(BatchInserter, Writer):
         self._ready = False
 
     def _register(self, codename: str) -> None:
-        new_id, created = schema.register_codename(self._connection(), codename, table=self.descriptions_table)
+        new_id, created = schema.register_codename(self._connection(), codename, self._descriptions.get(codename),
+                                                   table=self.descriptions_table)
         self._ids[codename] = new_id
         if created:
             log.info("registered codename %r as id %d in %s", codename, new_id, self.descriptions_table)

@@ -11,7 +11,10 @@ duplicates a point (``INSERT OR IGNORE`` on the unique key). Unknown codenames
 are registered on first sight (``register_codenames = false`` to refuse them:
 their samples are then set aside, never retried, so the rest flows on).
 Samples with an error are not rows (there is no column for it): they are
-counted and skipped. Booleans are stored as 1/0; other values that are not finite numbers are set aside.
+counted and skipped. A variable's ``description`` fills the descriptions row when
+the codename is registered, or when its description is still empty (an existing
+description is never overwritten). PyExpLabSys's table has no unit column, so
+units are not stored. Booleans are stored as 1/0; other values that are not finite numbers are set aside.
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ class SqliteWriter(Writer):
         self.skipped_errors = 0
         self._db: sqlite3.Connection | None = None
         self._ids: dict[str, int] = {}
+        self._descriptions: dict[str, str] = {}  # codename -> description from the contexts
+
+    def check_context(self, context) -> None:
+        self._descriptions.update({v.codename: v.description for v in context.variables if v.description})
+        if self._db is not None:
+            self._describe()
 
     def check(self) -> None:
         """The file can be made, or is an SQLite database this process can write."""
@@ -83,10 +92,22 @@ class SqliteWriter(Writer):
             CREATE INDEX IF NOT EXISTS {self.table}_time ON {self.table} (time);
         """)
         self._ids = dict(self._db.execute("SELECT codename, id FROM dateplots_descriptions"))
+        self._describe()
+
+    def _describe(self) -> None:
+        """Fill empty descriptions of known codenames (another thread may call: a short own connection)."""
+        if not self._descriptions:
+            return
+        with sqlite3.connect(self.path, isolation_level=None, timeout=30) as db:
+            db.executemany("UPDATE dateplots_descriptions SET description = ? WHERE codename = ? "
+                           "AND (description IS NULL OR description = '')",
+                           [(d, c) for c, d in self._descriptions.items()])
+        db.close()
 
     def _id(self, codename: str) -> int:
         if codename not in self._ids:
-            cursor = self._db.execute("INSERT INTO dateplots_descriptions (codename) VALUES (?)", (codename,))
+            cursor = self._db.execute("INSERT INTO dateplots_descriptions (codename, description) VALUES (?, ?)",
+                                      (codename, self._descriptions.get(codename)))
             self._ids[codename] = cursor.lastrowid
         return self._ids[codename]
 
