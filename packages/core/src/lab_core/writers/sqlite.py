@@ -20,7 +20,9 @@ units are not stored. Booleans are stored as 1/0; other values that are not fini
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -37,8 +39,27 @@ log = logging.getLogger(__name__)
 SETUP_NAME = re.compile(r"^[A-Za-z0-9_]{1,48}$")
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(whole: int) -> str:
+    return dt.datetime.fromtimestamp(whole, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def sql_time(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """``t`` as UTC text to the microsecond, rounded as ``datetime.fromtimestamp`` rounds it.
+
+    The seconds' text is cached: a collector writes many samples in the same second.
+    """
+    fraction, whole = math.modf(t)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    elif micro < 0:
+        whole, micro = whole - 1, micro + 1_000_000
+    return f"{_second(int(whole))}.{micro:06d}"
+
+
+def _index_order(row: tuple[str, int, float]) -> tuple[int, str]:
+    return row[1], row[0]
 
 
 class SqliteWriter(Writer):
@@ -117,12 +138,11 @@ class SqliteWriter(Writer):
             raise RejectedSamples(bad, "value is not a finite number (the value column is a double)")
         if not self.register_codenames:
             self._refuse_unknown(batch)
-        rows = []
-        for s in batch:
-            if s.error is not None:
-                self.skipped_errors += 1
-                continue
-            rows.append((sql_time(s.time), self._id(s.codename), float(s.value)))
+        values = [s for s in batch if s.error is None]
+        self.skipped_errors += len(batch) - len(values)
+        ids, new_id = self._ids, self._id
+        rows = [(sql_time(s.time), ids.get(s.codename) or new_id(s.codename), float(s.value)) for s in values]
+        rows.sort(key=_index_order)  # in the unique index's order: fewer B-tree pages touched per batch
         self._db.execute("BEGIN")
         try:
             self._db.executemany(f"INSERT OR IGNORE INTO {self.table} (time, type, value) VALUES (?, ?, ?)", rows)
