@@ -102,9 +102,9 @@ class SqliteWriter(Writer):
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(f"""
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(f"""
             CREATE TABLE IF NOT EXISTS dateplots_descriptions (
                 id INTEGER PRIMARY KEY, codename TEXT NOT NULL UNIQUE, description TEXT);
             CREATE TABLE IF NOT EXISTS {self.table} (
@@ -112,7 +112,8 @@ class SqliteWriter(Writer):
                 type INTEGER NOT NULL, value REAL, UNIQUE (type, time));
             CREATE INDEX IF NOT EXISTS {self.table}_time ON {self.table} (time);
         """)
-        self._ids = dict(self._db.execute("SELECT codename, id FROM dateplots_descriptions"))
+        self._ids = dict(db.execute("SELECT codename, id FROM dateplots_descriptions"))
+        self._db = db  # only now: check_context (another thread) describes once the tables exist
         self._describe()
 
     def _describe(self) -> None:
