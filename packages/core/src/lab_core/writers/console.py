@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from typing import Annotated, TextIO
 
 from ..contracts import Writer
 from ..model import Aggregate, Sample
@@ -13,7 +14,7 @@ from ..model import Aggregate, Sample
 class ConsoleWriter(Writer):
     """Prints ``time  codename  value unit`` lines; a window's aggregates also show their sample count."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream: Annotated[TextIO | None, "file object to print to (default: standard output)"] = None):
         self.stream = stream
         self._units: dict[str, str] = {}
 

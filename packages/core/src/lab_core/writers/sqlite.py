@@ -28,6 +28,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 from ..contracts import Writer
 from ..errors import RejectedSamples
@@ -63,7 +64,9 @@ def _index_order(row: tuple[str, int, float]) -> tuple[int, str]:
 
 
 class SqliteWriter(Writer):
-    def __init__(self, path: str | os.PathLike = "lab.sqlite", setup: str = "lab", register_codenames: bool = True):
+    def __init__(self, path: Annotated[str | os.PathLike, "SQLite database file (made if missing)"] = "lab.sqlite",
+                 setup: Annotated[str, "table name suffix: values go to dateplots_<setup>"] = "lab",
+                 register_codenames: Annotated[bool, "give unknown codenames an id (false: set them aside)"] = True):
         if not SETUP_NAME.match(setup):
             raise ValueError(f"setup {setup!r} must be 1-48 letters, digits or underscores (it names a table)")
         self.path, self.setup = Path(path), setup
@@ -102,8 +105,8 @@ class SqliteWriter(Writer):
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=30)  # self._db once the tables exist:
+        db.execute("PRAGMA journal_mode=WAL")                                # check_context may run meanwhile
         db.executescript(f"""
             CREATE TABLE IF NOT EXISTS dateplots_descriptions (
                 id INTEGER PRIMARY KEY, codename TEXT NOT NULL UNIQUE, description TEXT);
@@ -113,7 +116,7 @@ class SqliteWriter(Writer):
             CREATE INDEX IF NOT EXISTS {self.table}_time ON {self.table} (time);
         """)
         self._ids = dict(db.execute("SELECT codename, id FROM dateplots_descriptions"))
-        self._db = db  # only now: check_context (another thread) describes once the tables exist
+        self._db = db
         self._describe()
 
     def _describe(self) -> None:
