@@ -6,7 +6,8 @@ The same tables as the MySQL writer, so the same queries work on both::
     dateplots_<setup>(id, time, type -> descriptions.id, value, UNIQUE(type, time))
 
 ``time`` is UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (what a MySQL ``DATETIME(6)``
-shows), so ordering and range queries read the same. A retried batch never
+shows; sub-microsecond digits are cut, as MySQL/MariaDB cut PyExpLabSys's
+``FROM_UNIXTIME``), so ordering and range queries read the same. A retried batch never
 duplicates a point (``INSERT OR IGNORE`` on the unique key). Unknown codenames
 are registered on first sight (``register_codenames = false`` to refuse them:
 their samples are then set aside, never retried, so the rest flows on).
@@ -16,11 +17,12 @@ counted and skipped. Booleans are stored as 1/0; other values that are not finit
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
+import math
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,8 +36,21 @@ log = logging.getLogger(__name__)
 SETUP_NAME = re.compile(r"^[A-Za-z0-9_]{1,48}$")
 
 
+def split_time(t: float) -> tuple[int, int]:
+    """Unix time -> ``(whole seconds, microseconds)``, truncated as MySQL/MariaDB truncate
+    ``FROM_UNIXTIME(t)`` (what PyExpLabSys sends): the digits of ``repr(t)`` beyond the sixth are cut."""
+    text = repr(float(t))
+    whole, dot, fraction = text.partition(".")
+    if not dot or "e" in text or text[0] == "-" or not whole.isdigit():  # rare forms: cut the binary value
+        s = math.floor(t)
+        return s, min(int((t - s) * 1e6), 999_999)
+    return int(whole), int((fraction + "00000")[:6])
+
+
 def sql_time(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """UTC text with microseconds, truncated like PyExpLabSys's rows (see ``split_time``)."""
+    s, us = split_time(t)
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(s))}.{us:06d}"
 
 
 class SqliteWriter(Writer):
