@@ -59,7 +59,7 @@ def test_a_good_config_builds(tmp_path):
     ({"contexts": [{"id": 1, "variables": [variable()]}, {"id": 1, "variables": [variable()]}]},
      r"contexts\[1\]\.id: context id 1 is used twice"),
     ({"readers": {"demo": {"plugin": "modbus2"}}}, r"readers\.demo: no reader named 'modbus2'"),
-    ({"readers": {"demo": {"speed": 3}}}, r"readers\.demo: reader 'demo': bad options \['speed'\]"),
+    ({"readers": {"demo": {"speed": 3}}}, r"readers\.demo\.speed: unknown key 'speed'\. The options of the demo"),
     ({"writers": {}}, r"writers: at least one"),
     ({"writers": {"out": {"plugin": "null", "spool": "cloud"}}}, r"writers\.out\.spool: spool kind 'cloud'"),
     ({"collector": {"spool_dirr": "x"}}, r"collector\.spool_dirr: unknown key"),

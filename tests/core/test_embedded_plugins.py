@@ -4,6 +4,8 @@ import csv
 import sqlite3
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lab_core import Sample, Variable
 from lab_core.readers.demo import DemoReader, parse_address
@@ -150,3 +152,13 @@ def test_sqlite_unknown_codename_without_registration_is_set_aside_not_retried(t
     with sqlite3.connect(path) as db:
         assert [v for (v,) in db.execute("SELECT value FROM dateplots_lab ORDER BY time")] == [0.5, 1.0, 3.0]
         assert [c for (c,) in db.execute("SELECT codename FROM dateplots_descriptions")] == ["known"]
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_sqlite_time_text_is_what_datetime_gives(t):
+    """The cached formatting rounds exactly as datetime.fromtimestamp does."""
+    import datetime as dt
+
+    from lab_core.writers.sqlite import sql_time
+
+    assert sql_time(t) == dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -164,3 +164,33 @@ def test_the_old_lab_processors_hook_still_gives_jobs_with_a_logged_deprecation(
     with caplog.at_level(logging.WARNING, logger="lab_core.registry"):
         job = registry.get_class("processor", "old.half")  # kind "processor" meant jobs before
     assert job.__name__ == "Half" and "ask for kind 'job'" in caplog.text
+
+
+# -- units and descriptions on the way out ----------------------------------------------------
+
+
+def test_sqlite_stores_descriptions_and_console_shows_units(tmp_path):
+    import io
+    import sqlite3
+
+    from lab_core.writers.console import ConsoleWriter
+    from lab_core.writers.sqlite import SqliteWriter
+
+    path = tmp_path / "lab.sqlite"
+    screen = io.StringIO()
+    variables = [Variable(1, "oven_t", "a", "r", unit="degC", description="Oven temperature"),
+                 Variable(2, "oven_n", "a", "r")]
+    reader = ScriptedReader([20.5, 21.0, 21.5])
+    collector = Collector({"r": reader}, {"db": SqliteWriter(path), "screen": ConsoleWriter(screen)},
+                          processors={"win": lambda: Window(seconds=2, aggregates=["mean", "count"])},
+                          writer_processors={"screen": ["win"]})
+    with collector:
+        collector.start(Context(1, variables, default_interval_ms=5, min_interval_ms=1))
+        assert reader.done.wait(10)
+    with sqlite3.connect(path) as db:
+        rows = dict(db.execute("SELECT codename, description FROM dateplots_descriptions"))
+    assert rows == {"oven_t": "Oven temperature", "oven_n": None}
+    shown = screen.getvalue()
+    assert " degC (" in shown and "samples)" in shown
+    count_lines = [line for line in shown.splitlines() if "oven_t_count" in line]
+    assert count_lines and all("degC" not in line for line in count_lines)

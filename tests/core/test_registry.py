@@ -120,7 +120,7 @@ def test_lazy_targets_are_imported_only_when_made(site):
 
 
 def test_bad_options_name_the_plugin(site):
-    with pytest.raises(lab_core.PluginError, match="writer 'csv': bad options"):
+    with pytest.raises(lab_core.ConfigError, match=r"writers\.csv\.colour: unknown key 'colour'"):
         Registry().writer("csv", colour="red")
 
 

@@ -154,3 +154,31 @@ def test_lab_run_with_a_mysql_writer(mariadb, tmp_path, capsys):
     assert {c for c, _, _ in stored} == {"demo_sine", "demo_ramp"}
     assert len(stored) >= 4
     assert len({(c, t) for c, t, _ in stored}) == len(stored)
+
+
+def test_init_offers_the_descriptions_of_a_configuration(mariadb, capsys, tmp_path):
+    config = tmp_path / "lab.toml"
+    config.write_text(textwrap.dedent("""
+        [readers.demo]
+        [writers.db]
+        plugin = "null"
+        [[contexts]]
+        id = 1
+          [[contexts.variables]]
+          id = 1
+          codename = "oven_t"
+          reader = "demo"
+          address = "sine"
+          unit = "degC"
+          description = "Oven temperature"
+          [[contexts.variables]]
+          id = 2
+          codename = "oven_p"
+          reader = "demo"
+          address = "random"
+    """))
+    args = ["mysql", "init", *connection_args(mariadb), "--setup", "oven", "--codename", "oven_p:Given here",
+            "--from-config", str(config)]
+    assert main(args) == 0
+    assert query(mariadb, "SELECT codename, description FROM dateplots_descriptions ORDER BY id") == [
+        ("oven_p", "Given here"), ("oven_t", "Oven temperature")]

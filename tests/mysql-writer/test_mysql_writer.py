@@ -246,7 +246,7 @@ def test_identifiers_are_validated():
         MySQLWriter(database="db")
     with pytest.raises(ValueError, match="port"):
         MySQLWriter(database="db", setup="x", port=70000)
-    with pytest.raises(ValueError, match="unknown connection option"):
+    with pytest.raises(TypeError, match="colour"):
         MySQLWriter(database="db", setup="x", colour="blue")
 
 

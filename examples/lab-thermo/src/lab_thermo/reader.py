@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from typing import Annotated
 
 from lab_core import Reader, Sample, Variable
 
@@ -12,7 +13,10 @@ from lab_core import Reader, Sample, Variable
 class ThermoReader(Reader):
     """Options come from the configuration's [readers.NAME] table."""
 
-    def __init__(self, gain: float = 1.0, min_interval_ms: float = 0.0):
+    example_address = "channel:1"  # what `lab config sample` puts in its sample variable
+
+    def __init__(self, gain: Annotated[float, "factor applied to every reading"] = 1.0,
+                 min_interval_ms: Annotated[float, "shortest interval (ms) the instrument may be read at"] = 0.0):
         self.gain = gain
         self.min_interval_ms = min_interval_ms
         self._connected = False

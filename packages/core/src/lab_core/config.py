@@ -53,6 +53,7 @@ import attrs
 from .collector import Collector, IntervalPolicy
 from .errors import ConfigError, LabError
 from .model import Context, Variable
+from .options import check_options
 from .registry import Registry
 from .spool import make_spool
 
@@ -182,7 +183,12 @@ def _plugin_instances(kind: str, raw: Any, registry: Registry, reserved: set[str
         extra = {k: options.pop(k) for k in reserved if k in options}
         plugin = options.pop("plugin", name)
         try:
-            instances[name] = (registry.make(kind, plugin, **options), extra)
+            cls = registry.get_class(kind, plugin)
+        except LabError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        check_options(cls, options, key, f"the {plugin} {kind}")
+        try:
+            instances[name] = (cls(**options), extra)
         except LabError as exc:
             raise ConfigError(f"{key}: {exc}") from None
         except (TypeError, ValueError, OSError) as exc:

@@ -1,7 +1,7 @@
 """What a plugin implements: readers, writers, transports, stream processors and jobs.
 
 A plugin class is handed its options from the configuration as keyword
-arguments. Heavy dependencies (pymodbus, pymysql, dask…) are imported in
+arguments, declared once in its ``__init__`` (see ``lab_core.options``). Heavy dependencies (pymodbus, pymysql, dask…) are imported in
 ``__init__``/``open`` or in the class's own module, never in the plugin module,
 so that discovering and listing plugins stays fast.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from .model import Sample, Variable
 
@@ -25,6 +25,8 @@ class Reader(abc.ABC):
 
     #: The shortest interval (ms) at which this reader may be asked to read.
     min_interval_ms: float = 0.0
+    #: An address ``check_address`` accepts, for the variable ``lab config sample`` writes.
+    example_address: ClassVar[str] = ""
 
     #: False (the rule): ``read`` returns exactly one sample per variable, in order.
     #: True for a reader whose source pushes values between reads (a subscription, e.g.
@@ -105,11 +107,11 @@ class Transport(abc.ABC):
     in bytes it can carry (a datagram's limit on UDP; None when unbounded).
     """
 
-    def __init__(self, handler: Handler, host: str = "0.0.0.0", port: int = 0, **options: Any):
+    def __init__(self, handler: Handler, /, host: Annotated[str, "address to listen on"] = "0.0.0.0",
+                 port: Annotated[int, "port (0: any free port)"] = 0):
         self.handler = handler
         self.host = host
         self.port = port
-        self.options = options
 
     @property
     @abc.abstractmethod

@@ -25,6 +25,7 @@ from packaging.version import Version
 
 from . import hookspecs
 from .errors import PluginConflict, PluginError, UnknownPlugin
+from .options import check_options, did_you_mean
 
 if sys.version_info >= (3, 12):
     from importlib import metadata as importlib_metadata
@@ -293,12 +294,14 @@ class Registry:
         return kind
 
     def _explain_missing(self, kind: str, name: str) -> None:
-        known = ", ".join(sorted(self.components(kind))) or "none"
+        known = sorted(self.components(kind))
+        close = did_you_mean(name, known)
         broken = [p for p in self.plugins() if p.status not in (Status.LOADED, Status.FOUND)]
         hint = "".join(f"\n  plugin {p.name} ({p.distribution}): {p.error}" for p in broken)
         raise UnknownPlugin(
-            f"no {kind} named {name!r}; installed {kind}s: {known}. Is the distribution that provides "
-            f"{name!r} installed (`lab plugins` lists them)?"
+            f"no {kind} named '{name}'" + (f"; did you mean '{close}'?" if close else ".")
+            + f" Installed {kind}s: {', '.join(known) or 'none'}. Is the distribution that provides "
+            f"'{name}' installed (`lab plugins` lists them)?"
             + (f"\nPlugins not available (one of them may provide it):{hint}" if broken else "")
         )
 
@@ -313,11 +316,11 @@ class Registry:
             ) from exc
 
     def make(self, kind: str, name: str, /, **options: Any) -> Any:
+        """An instance of ``kind`` ``name``; options are checked against its declaration first
+        (``ConfigError`` naming ``<kind>s.<name>.<option>``)."""
         cls = self.get_class(kind, name)
-        try:
-            return cls(**options)
-        except TypeError as exc:
-            raise PluginError(f"{kind} {name!r}: bad options {sorted(options)}: {exc}") from exc
+        check_options(cls, options, f"{kind}s.{name}", f"the {name} {kind}")
+        return cls(**options)
 
     def reader(self, name: str, /, **options: Any) -> Any:
         return self.make("reader", name, **options)

@@ -13,9 +13,11 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from typing import Annotated
 
 import attrs
 from lab_core import Reader, Sample, Variable
+from lab_core.options import Example
 from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -81,13 +83,38 @@ class ModbusReader(Reader):
     See the package README for what each one does.
     """
 
-    def __init__(self, host: str | None = None, port: int = 502, *, serial: str | None = None,
-                 protocol: str | None = None, unit: int = 1, timeout: float = 1.0, retries: int = 1,
-                 pause_ms: float = 0.0, baudrate: int = 19200, bytesize: int = 8, parity: str = "N",
-                 stopbits: int = 1, coalesce: bool = True, max_gap: int = 32, max_gap_bits: int = 256,
-                 max_registers: int = 125, max_bits: int = 2000, remerge_s: float = 300.0,
-                 reconnect_delay: float = 0.5, reconnect_delay_max: float = 0.0,
-                 min_interval_ms: float = 0.0):
+    example_address = "hr:0"
+
+    def __init__(
+        self,
+        host: Annotated[str | None, "device name or IP (Modbus TCP, RTU over TCP)", Example("127.0.0.1")] = None,
+        port: Annotated[int, "TCP port"] = 502,
+        *,
+        serial: Annotated[str | None, "serial port for RTU, e.g. /dev/ttyUSB0, COM3, rfc2217://host:port"] = None,
+        protocol: Annotated[str | None, "tcp, rtu (serial) or rtu-over-tcp (RTU frames over TCP, e.g. a serial "
+                            "gateway in transparent mode); default tcp, or rtu with serial"] = None,
+        unit: Annotated[int, "unit (slave, device) id 0-247; an address may override it (3@hr:0)"] = 1,
+        timeout: Annotated[float, "seconds to wait for each answer (and to connect)"] = 1.0,
+        retries: Annotated[int, "retries of a request that got no answer, each on a fresh connection"] = 1,
+        pause_ms: Annotated[float, "silence between two requests (slow RTU devices, some gateways); on a serial "
+                            "line never less than the 3.5 character times RTU framing needs"] = 0.0,
+        baudrate: Annotated[int, "serial speed (RTU)"] = 19200,
+        bytesize: Annotated[int, "serial data bits, 5-8 (RTU)"] = 8,
+        parity: Annotated[str, "serial parity: N, E or O (RTU)"] = "N",
+        stopbits: Annotated[int, "serial stop bits, 1 or 2 (RTU)"] = 1,
+        coalesce: Annotated[bool, "merge variables into few requests; false: one request per variable"] = True,
+        max_gap: Annotated[int, "registers a merged request may read for nothing to bridge a hole"] = 32,
+        max_gap_bits: Annotated[int, "the same as max_gap for coils and discrete inputs"] = 256,
+        max_registers: Annotated[int, "registers per request (lower it for devices that allow fewer)"] = 125,
+        max_bits: Annotated[int, "coils/inputs per request"] = 2000,
+        remerge_s: Annotated[float, "how long the lessons of a refused merged request are kept before merging "
+                             "is tried again (s)"] = 300.0,
+        reconnect_delay: Annotated[float, "first wait (s) before reconnecting to a device that is gone; doubles "
+                                   "after each failure"] = 0.5,
+        reconnect_delay_max: Annotated[float, "longest wait (s); 0 = never longer than the time between two "
+                                       "reads, so a device that comes back is read at the next scan"] = 0.0,
+        min_interval_ms: Annotated[float, "shortest interval (ms) the collector may read this device at"] = 0.0,
+    ):
         protocol = (protocol or ("rtu" if serial else "tcp")).lower()
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol {protocol!r} is unknown: use one of {', '.join(PROTOCOLS)}")

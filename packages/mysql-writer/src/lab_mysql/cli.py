@@ -3,7 +3,8 @@
 ``lab mysql init --setup NAME --codename CODE[:description] …`` creates what is
 missing (``CREATE TABLE IF NOT EXISTS``: existing tables and their data are
 never touched) and gives each codename an id in ``dateplots_descriptions``.
-``lab mysql codenames`` lists the registered codenames.
+``--from-config lab.toml`` offers the configuration's variables too, with their
+descriptions. ``lab mysql codenames`` lists the registered codenames.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def add_commands(subparsers) -> None:
     init.add_argument("--setup", required=True, help="setup name: the tables are dateplots_SETUP etc.")
     init.add_argument("--codename", action="append", default=[], metavar="CODE[:DESCRIPTION]",
                       help="measurement codename to register (repeat for more)")
+    init.add_argument("--from-config", metavar="CONFIG.toml",
+                      help="also register the codenames of CONFIG's variables, with their descriptions "
+                           "(a description given with --codename wins; existing rows are left as they are)")
     init.add_argument("--datasets", action="store_true",
                       help="also create measurements_SETUP and xy_values_SETUP (data sets)")
     init.add_argument("--time-type", choices=("timestamp", "datetime"), default="timestamp",
@@ -107,6 +111,17 @@ def _codename_arg(text: str) -> tuple[str, str | None]:
     return codename, description or None
 
 
+def _config_codenames(path: str) -> list[tuple[str, str | None]]:
+    """``(codename, description)`` of every variable of the configuration at ``path``, once each."""
+    from lab_core import config
+
+    found: dict[str, str | None] = {}
+    for context in config.parse_contexts(config.read_toml(path).get("contexts")):
+        for variable in context.variables:
+            found.setdefault(variable.codename, variable.description)
+    return list(found.items())
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     import pymysql
 
@@ -117,6 +132,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise LabError(f"--setup: {exc}") from None
     codenames = [_codename_arg(c) for c in args.codename]
+    if args.from_config:
+        given = {c for c, _ in codenames}
+        codenames += [(c, d) for c, d in _config_codenames(args.from_config) if c not in given]
     table = schema.continuous_table(setup)
     engine = "MyISAM" if args.pyexplabsys else "InnoDB"
     mark = schema.zone_mark(args.time_type, local=args.pyexplabsys)

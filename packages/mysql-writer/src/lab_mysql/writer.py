@@ -27,9 +27,10 @@ import logging
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Literal
 
 from lab_core import RejectedSamples, Sample, Writer
+from lab_core.options import Example
 
 from . import schema
 from .connection import ConnectionSettings
@@ -60,11 +61,41 @@ class MySQLWriter(BatchInserter, Writer):
 
     max_batch = 5000
 
-    def __init__(self, *, database: str, user: str | None = None, password: str | None = None,
-                 setup: str | None = None, table: str | None = None, codenames: Sequence[str] = (),
-                 register_codenames: bool = False, create_tables: bool = False, time_type: str = "timestamp",
-                 descriptions_table: str = schema.DESCRIPTIONS, max_batch: int | None = None,
-                 time_zone: str = "auto", **connection: Any):
+    def __init__(
+        self,
+        *,
+        database: Annotated[str, "database name", Example("cinfdata")],
+        user: Annotated[str | None, "login name (default: the login user's)"] = None,
+        password: Annotated[str | None, "password (better: password_env)"] = None,
+        password_env: Annotated[str | None, "environment variable that holds the password"] = None,
+        host: Annotated[str, "server host name or address"] = "localhost",
+        port: Annotated[int, "server TCP port"] = 3306,
+        unix_socket: Annotated[str | None, "server socket file, instead of host and port"] = None,
+        setup: Annotated[str | None, "writes dateplots_<setup> (give setup or table)", Example("lab")] = None,
+        table: Annotated[str | None, "any table with type, time and value columns (instead of setup)"] = None,
+        codenames: Annotated[Sequence[str], "codenames checked when the writer opens: an unknown one is logged "
+                             "and its samples set aside (every context's codenames are checked when it starts)"] = (),
+        register_codenames: Annotated[bool, "give unknown codenames an id instead of setting their samples "
+                                      "aside"] = False,
+        create_tables: Annotated[bool, "CREATE TABLE IF NOT EXISTS the descriptions and data tables on open"] = False,
+        time_type: Annotated[Literal["timestamp", "datetime"], "time column type of tables it creates "
+                             "(both with microseconds)"] = "timestamp",
+        descriptions_table: Annotated[str, "codename to id table"] = schema.DESCRIPTIONS,
+        max_batch: Annotated[int | None, "most samples per INSERT and COMMIT (default 5000)"] = None,
+        time_zone: Annotated[str, "wall times of a DATETIME column: auto "
+                             "(follow the table), utc, local (the server's zone, PyExpLabSys's) or +HH:MM"] = "auto",
+        connect_timeout: Annotated[float, "seconds to wait for a connection"] = 5.0,
+        read_timeout: Annotated[float | None, "seconds to wait for an answer"] = 30.0,
+        write_timeout: Annotated[float | None, "seconds to wait for a send"] = 30.0,
+        ssl_ca: Annotated[str | None, "TLS: CA certificate file (passed to PyMySQL)"] = None,
+        ssl_cert: Annotated[str | None, "TLS: client certificate file"] = None,
+        ssl_key: Annotated[str | None, "TLS: client key file"] = None,
+        ssl_key_password: Annotated[str | None, "TLS: password of the client key"] = None,
+        ssl_verify_cert: Annotated[bool | None, "TLS: verify the server's certificate"] = None,
+        ssl_verify_identity: Annotated[bool | None, "TLS: check the server's host name against its "
+                                       "certificate"] = None,
+        ssl_disabled: Annotated[bool | None, "TLS: never use TLS"] = None,
+    ):
         if table is None and setup is None:
             raise ValueError("give the setup (writes dateplots_<setup>) or the table to write to")
         if table is None:
@@ -76,6 +107,7 @@ class MySQLWriter(BatchInserter, Writer):
             codenames = [codenames]
         self.codenames = tuple(codenames)
         self.register_codenames = bool(register_codenames)
+        self._descriptions: dict[str, str] = {}  # codename -> description, for codenames it registers
         self.create_tables = bool(create_tables)
         if time_type not in schema.TIME_TYPES:
             raise ValueError(f"time_type {time_type!r} is unknown; use one of {', '.join(schema.TIME_TYPES)}")
@@ -86,8 +118,12 @@ class MySQLWriter(BatchInserter, Writer):
             if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
                 raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
             self.max_batch = max_batch
-        self.settings = ConnectionSettings.from_options(database=database, user=user, password=password,
-                                                        **connection)
+        self.settings = ConnectionSettings.from_options(
+            database=database, user=user, password=password, password_env=password_env, host=host, port=port,
+            unix_socket=unix_socket, connect_timeout=connect_timeout, read_timeout=read_timeout,
+            write_timeout=write_timeout, ssl_ca=ssl_ca, ssl_cert=ssl_cert, ssl_key=ssl_key,
+            ssl_key_password=ssl_key_password, ssl_verify_cert=ssl_verify_cert,
+            ssl_verify_identity=ssl_verify_identity, ssl_disabled=ssl_disabled)
         BatchInserter.__init__(self)
         self.label = f"mysql writer {self.table}"
         self.skipped_errors = 0
@@ -178,8 +214,11 @@ class MySQLWriter(BatchInserter, Writer):
 
     def check_context(self, context) -> None:
         """Refuse a context whose codenames the descriptions table lacks (a start-up error naming
-        them); quiet when the database cannot be reached now (the samples wait in the spool)."""
+        them); quiet when the database cannot be reached now (the samples wait in the spool).
+        With ``register_codenames``, remember the variables' descriptions for the new rows."""
         if self.register_codenames:
+            self._descriptions.update({v.codename: v.description for v in context.variables
+                                       if getattr(v, "description", None)})
             return
         try:
             conn = self.settings.connect()
@@ -218,7 +257,8 @@ class MySQLWriter(BatchInserter, Writer):
         self._ready = False
 
     def _register(self, codename: str) -> None:
-        new_id, created = schema.register_codename(self._connection(), codename, table=self.descriptions_table)
+        new_id, created = schema.register_codename(self._connection(), codename, self._descriptions.get(codename),
+                                                   table=self.descriptions_table)
         self._ids[codename] = new_id
         if created:
             log.info("registered codename %r as id %d in %s", codename, new_id, self.descriptions_table)

@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Sequence
 from numbers import Real
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from lab_core import Reader, Sample, Variable, Writer, check_codename
 
@@ -44,10 +44,21 @@ class SocketWriter(Writer):
 
     max_batch = 5000
 
-    def __init__(self, host: str = "0.0.0.0", port: int = DEFAULT_PORTS["date"], name: str = "lab collector",
-                 codenames: Sequence[str] | None = None, timeouts: float | Sequence[float | None] | None = None,
-                 transport: Any = "udp", transport_options: dict | None = None, check_activity: bool = True,
-                 activity_timeout: float = 900, allow: Sequence[str] | None = None):
+    def __init__(
+        self,
+        host: Annotated[str, "address to serve on (PyExpLabSys's default: all interfaces)"] = "0.0.0.0",
+        port: Annotated[int, "UDP/TCP port of the pull socket"] = DEFAULT_PORTS["date"],
+        name: Annotated[str, "socket name (the name command's answer)"] = "lab collector",
+        codenames: Annotated[Sequence[str] | None, "codenames to serve, in order (default: every one seen)"] = None,
+        timeouts: Annotated[float | Sequence[float | None] | None,
+                            "seconds after which a point is OLD_DATA: one number, or one per codename"] = None,
+        transport: Annotated[str | type, "transport name (udp, tcp), or a Transport class"] = "udp",
+        transport_options: Annotated[dict | None, "options for the transport (e.g. max_connections for tcp)"] = None,
+        check_activity: Annotated[bool, "status says INACTIVE when no point arrived for activity_timeout"] = True,
+        activity_timeout: Annotated[float, "seconds without a new point before the activity warning"] = 900,
+        allow: Annotated[Sequence[str] | None, "client networks answered, e.g. [\"10.0.0.0/8\", \"127.0.0.1\"] "
+                         "(default: everyone)"] = None,
+    ):
         from .pull import DateDataPullSocket
 
         if codenames is None and timeouts is not None and not isinstance(timeouts, Real):
@@ -107,8 +118,19 @@ class SocketWriter(Writer):
 class SocketReader(Reader):
     """Read codenames (the variables' addresses) from a remote pull socket."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORTS["date"], transport: Any = "udp",
-                 timeout: float = 1.0, retries: int = 2, time_source: str = "remote", min_interval_ms: float = 0.0):
+    example_address = "remote_codename"
+
+    def __init__(
+        self,
+        host: Annotated[str, "host of the remote pull socket"] = "127.0.0.1",
+        port: Annotated[int, "port of the remote pull socket"] = DEFAULT_PORTS["date"],
+        transport: Annotated[str | type, "transport name (udp, tcp), or a Transport class"] = "udp",
+        timeout: Annotated[float, "seconds to wait for each reply"] = 1.0,
+        retries: Annotated[int, "requests sent again after a timeout"] = 2,
+        time_source: Annotated[Literal["remote", "local"],
+                               "remote: the point's own time (DateDataPullSocket); local: this machine's"] = "remote",
+        min_interval_ms: Annotated[float, "shortest interval (ms) the collector may read it at"] = 0.0,
+    ):
         if time_source not in ("remote", "local"):
             raise ValueError(f"time_source must be 'remote' (the point's x) or 'local', got {time_source!r}")
         self.host = host

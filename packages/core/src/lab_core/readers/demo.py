@@ -17,6 +17,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from typing import Annotated
 
 from ..contracts import Reader
 from ..model import Sample, Variable
@@ -53,7 +54,9 @@ def parse_address(address: str) -> tuple[str, dict[str, float]]:
 class DemoReader(Reader):
     """Sine, ramp or random values chosen by each variable's address."""
 
-    def __init__(self, min_interval_ms: float = 0.0):
+    example_address = "sine"
+
+    def __init__(self, min_interval_ms: Annotated[float, "shortest interval (ms) the collector may read it at"] = 0.0):
         self.min_interval_ms = min_interval_ms
         self._signals: dict[str, Callable[[float], float]] = {}
 

@@ -10,6 +10,7 @@ import pytest
 from ..contracts import Reader, StreamProcessor, Writer
 from ..errors import RejectedSamples
 from ..model import Sample, Variable
+from ..options import undeclared
 from ..registry import Registry
 
 
@@ -45,6 +46,10 @@ class ReaderContract:
     def test_reads_again(self, opened, variables):
         assert len(opened.read(variables)) == len(variables)
         assert len(opened.read(variables[:1])) == 1
+
+    def test_declares_its_options(self, reader):
+        """Every ``__init__`` option is a keyword with ``Annotated[type, "description"]`` (see lab_core.options)."""
+        assert undeclared(type(reader)) == []
 
     def test_checks_addresses(self, reader, variables):
         for variable in variables:
@@ -106,6 +111,10 @@ class WriterContract:
     def test_is_a_writer(self, writer):
         assert isinstance(writer, Writer)
         assert writer.max_batch >= 1
+
+    def test_declares_its_options(self, writer):
+        """Every ``__init__`` option is a keyword with ``Annotated[type, "description"]`` (see lab_core.options)."""
+        assert undeclared(type(writer)) == []
 
     def test_writes_a_batch(self, opened):
         samples = self.batch()

@@ -14,6 +14,7 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 from ..contracts import Writer
 from ..model import Sample
@@ -27,7 +28,8 @@ def iso(t: float) -> str:
 
 
 class CsvWriter(Writer):
-    def __init__(self, path: str | os.PathLike = "lab.csv", fsync: bool = False):
+    def __init__(self, path: Annotated[str | os.PathLike, "file to append rows to (made if missing)"] = "lab.csv",
+                 fsync: Annotated[bool, "fsync after every batch (safer on power loss, slower)"] = False):
         self.path = Path(path)
         self.fsync = fsync
         self._file = None

@@ -12,19 +12,24 @@ duplicates a point (``INSERT OR IGNORE`` on the unique key). Unknown codenames
 are registered on first sight (``register_codenames = false`` to refuse them:
 their samples are then set aside, never retried, so the rest flows on).
 Samples with an error are not rows (there is no column for it): they are
-counted and skipped. Booleans are stored as 1/0; other values that are not finite numbers are set aside.
+counted and skipped. A variable's ``description`` fills the descriptions row when
+the codename is registered, or when its description is still empty (an existing
+description is never overwritten). PyExpLabSys's table has no unit column, so
+units are not stored. Booleans are stored as 1/0; other values that are not finite numbers are set aside.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import logging
 import math
 import os
 import re
 import sqlite3
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 from ..contracts import Writer
 from ..errors import RejectedSamples
@@ -47,14 +52,28 @@ def split_time(t: float) -> tuple[int, int]:
     return int(whole), int((fraction + "00000")[:6])
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(whole: int) -> str:
+    return dt.datetime.fromtimestamp(whole, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def sql_time(t: float) -> str:
-    """UTC text with microseconds, truncated like PyExpLabSys's rows (see ``split_time``)."""
+    """``t`` as UTC text to the microsecond, truncated like PyExpLabSys's rows (see ``split_time``).
+
+    The seconds' text is cached: a collector writes many samples in the same second.
+    """
     s, us = split_time(t)
-    return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(s))}.{us:06d}"
+    return f"{_second(s)}.{us:06d}"
+
+
+def _index_order(row: tuple[str, int, float]) -> tuple[int, str]:
+    return row[1], row[0]
 
 
 class SqliteWriter(Writer):
-    def __init__(self, path: str | os.PathLike = "lab.sqlite", setup: str = "lab", register_codenames: bool = True):
+    def __init__(self, path: Annotated[str | os.PathLike, "SQLite database file (made if missing)"] = "lab.sqlite",
+                 setup: Annotated[str, "table name suffix: values go to dateplots_<setup>"] = "lab",
+                 register_codenames: Annotated[bool, "give unknown codenames an id (false: set them aside)"] = True):
         if not SETUP_NAME.match(setup):
             raise ValueError(f"setup {setup!r} must be 1-48 letters, digits or underscores (it names a table)")
         self.path, self.setup = Path(path), setup
@@ -63,6 +82,12 @@ class SqliteWriter(Writer):
         self.skipped_errors = 0
         self._db: sqlite3.Connection | None = None
         self._ids: dict[str, int] = {}
+        self._descriptions: dict[str, str] = {}  # codename -> description from the contexts
+
+    def check_context(self, context) -> None:
+        self._descriptions.update({v.codename: v.description for v in context.variables if v.description})
+        if self._db is not None:
+            self._describe()
 
     def check(self) -> None:
         """The file can be made, or is an SQLite database this process can write."""
@@ -87,9 +112,9 @@ class SqliteWriter(Writer):
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(f"""
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=30)  # self._db once the tables exist:
+        db.execute("PRAGMA journal_mode=WAL")                                # check_context may run meanwhile
+        db.executescript(f"""
             CREATE TABLE IF NOT EXISTS dateplots_descriptions (
                 id INTEGER PRIMARY KEY, codename TEXT NOT NULL UNIQUE, description TEXT);
             CREATE TABLE IF NOT EXISTS {self.table} (
@@ -97,11 +122,24 @@ class SqliteWriter(Writer):
                 type INTEGER NOT NULL, value REAL, UNIQUE (type, time));
             CREATE INDEX IF NOT EXISTS {self.table}_time ON {self.table} (time);
         """)
-        self._ids = dict(self._db.execute("SELECT codename, id FROM dateplots_descriptions"))
+        self._ids = dict(db.execute("SELECT codename, id FROM dateplots_descriptions"))
+        self._db = db
+        self._describe()
+
+    def _describe(self) -> None:
+        """Fill empty descriptions of known codenames (another thread may call: a short own connection)."""
+        if not self._descriptions:
+            return
+        with sqlite3.connect(self.path, isolation_level=None, timeout=30) as db:
+            db.executemany("UPDATE dateplots_descriptions SET description = ? WHERE codename = ? "
+                           "AND (description IS NULL OR description = '')",
+                           [(d, c) for c, d in self._descriptions.items()])
+        db.close()
 
     def _id(self, codename: str) -> int:
         if codename not in self._ids:
-            cursor = self._db.execute("INSERT INTO dateplots_descriptions (codename) VALUES (?)", (codename,))
+            cursor = self._db.execute("INSERT INTO dateplots_descriptions (codename, description) VALUES (?, ?)",
+                                      (codename, self._descriptions.get(codename)))
             self._ids[codename] = cursor.lastrowid
         return self._ids[codename]
 
@@ -111,12 +149,11 @@ class SqliteWriter(Writer):
             raise RejectedSamples(bad, "value is not a finite number (the value column is a double)")
         if not self.register_codenames:
             self._refuse_unknown(batch)
-        rows = []
-        for s in batch:
-            if s.error is not None:
-                self.skipped_errors += 1
-                continue
-            rows.append((sql_time(s.time), self._id(s.codename), float(s.value)))
+        values = [s for s in batch if s.error is None]
+        self.skipped_errors += len(batch) - len(values)
+        ids, new_id = self._ids, self._id
+        rows = [(sql_time(s.time), ids.get(s.codename) or new_id(s.codename), float(s.value)) for s in values]
+        rows.sort(key=_index_order)  # in the unique index's order: fewer B-tree pages touched per batch
         self._db.execute("BEGIN")
         try:
             self._db.executemany(f"INSERT OR IGNORE INTO {self.table} (time, type, value) VALUES (?, ?, ?)", rows)

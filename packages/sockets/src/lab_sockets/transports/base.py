@@ -104,8 +104,8 @@ class SocketTransport(Transport):
     name: ClassVar[str] = ""
     connection_class: ClassVar[type[Connection]] = Connection
 
-    def __init__(self, handler, host: str = "0.0.0.0", port: int = 0, **options: Any):
-        super().__init__(handler, host=host, port=port, **options)
+    def __init__(self, handler, /, **options: Any):  # host, port: see Transport
+        super().__init__(handler, **options)
         self._sock: socket.socket | None = None
         self._thread: Any = None
         self._address: tuple[str, int] | None = None

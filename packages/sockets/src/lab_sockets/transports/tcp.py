@@ -118,7 +118,7 @@ class TcpTransport(SocketTransport):
 
     name = "tcp"
 
-    def __init__(self, handler, host: Annotated[str, "address to listen on"] = "127.0.0.1",
+    def __init__(self, handler, /, host: Annotated[str, "address to listen on"] = "127.0.0.1",
                  port: Annotated[int, "TCP port (0: any free port)"] = 0, *,
                  max_connections: Annotated[int, "open connections at most, all peers together"] = 64,
                  max_per_peer: Annotated[int, "open connections at most from one peer address"] = 8,

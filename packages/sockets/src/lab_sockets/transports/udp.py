@@ -55,7 +55,7 @@ class UdpTransport(SocketTransport):
 
     name = "udp"
 
-    def __init__(self, handler, host: Annotated[str, "address to listen on (PyExpLabSys: all)"] = "0.0.0.0",
+    def __init__(self, handler, /, host: Annotated[str, "address to listen on (PyExpLabSys: all)"] = "0.0.0.0",
                  port: Annotated[int, "UDP port (0: any free port)"] = 0, *,
                  rcvbuf: Annotated[int | None, "kernel receive buffer in bytes (default: the system's)"] = None,
                  allow: Annotated[list[str] | None, "client networks answered (default: everyone)"] = None,

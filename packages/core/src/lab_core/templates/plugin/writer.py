@@ -7,6 +7,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 from lab_core import RejectedSamples, Sample, Writer
 
@@ -14,7 +15,7 @@ from lab_core import RejectedSamples, Sample, Writer
 class $cls(Writer):
     """Options come from the configuration's [writers.NAME] table."""
 
-    def __init__(self, path: str = "samples.jsonl"):
+    def __init__(self, path: Annotated[str, "file the JSON lines are appended to"] = "samples.jsonl"):
         self.path = Path(path)
         self._file = None
 
