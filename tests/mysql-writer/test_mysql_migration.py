@@ -205,3 +205,23 @@ def test_time_convention_follows_the_table_on_a_server_in_local_time(throwaway_m
     finally:
         throwaway_mariadb.stop()
         throwaway_mariadb.start()
+
+
+def test_the_migration_guide_check_query_finds_exactly_the_rows_that_differ(mariadb):
+    """docs/lab-admins.md's check query, as printed, on rows of both kinds of writer."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "lab-admins.md").read_text()
+    check_sql = guide.split("<!-- check-rows -->\n```sql\n", 1)[1].split("```", 1)[0]
+    init(mariadb, "surface", "--pyexplabsys", codenames=("surface_temp", "surface_temp_lab"))
+    now = time.time()
+    points = [(now - 60 + i + 0.1234567, 20.0 + i / 3) for i in range(5)]
+    old = PyExpLabSysWriter(mariadb, "dateplots_surface", commits=False)
+    for point in points:
+        old.save_point("surface_temp", point)
+    old.close()
+    lab_collector_writes(mariadb, "dateplots_surface", "surface_temp_lab", points[:4])
+    differ = query(mariadb, check_sql)
+    assert len(differ) == 1 and differ[0][2] is None  # the one point lab did not write
+    lab_collector_writes(mariadb, "dateplots_surface", "surface_temp_lab", points[4:])
+    assert query(mariadb, check_sql) == []
