@@ -21,6 +21,7 @@ import pytest
 
 import services
 from lab_core.testing import make_distribution
+from lab_core.writers.sqlite import split_time
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = ["packages/core", "packages/sockets", "packages/mysql-writer", "packages/modbus-reader",
@@ -93,8 +94,9 @@ def test_bundle_from_wheels_logs_every_sample_exactly_once_through_a_database_ou
             assert collector.returncode == 0, log
 
         with open(tmp_path / "var" / "demolab.csv", newline="") as f:
-            read = [(r["codename"], round(float(r["time"]), 6)) for r in csv.DictReader(f) if not r["error"]]
-        stored = [(name, round(t, 6)) for name, t in stored_points(db_settings)]
+            # microseconds truncated, as the mysql writer (and PyExpLabSys's FROM_UNIXTIME) stores them
+            read = [(r["codename"], split_time(float(r["time"]))) for r in csv.DictReader(f) if not r["error"]]
+        stored = [(name, split_time(t)) for name, t in stored_points(db_settings)]
         assert len(read) >= 3 * 40  # 3 variables every 200 ms for ~10 s
         assert len(stored) == len(set(stored)), "a sample was stored twice"
         assert sorted(stored) == sorted(read), (

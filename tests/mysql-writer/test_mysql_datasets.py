@@ -159,3 +159,26 @@ def test_killed_connections_lose_and_double_no_point(mariadb):
     doubled = [x for x, c in collections.Counter(xs).items() if c > 1]
     assert not doubled and sorted(xs) == [float(i) for i in range(n)]
     assert kills > 5
+
+
+@pytest.mark.parametrize("function", ["LOAD_FILE", "SLEEP", "load_file", "BENCHMARK", "USER", "GET_LOCK"])
+def test_custom_column_functions_outside_the_allow_list_are_refused(mariadb, function):
+    """#11 item 11: only conversions of one value; LOAD_FILE, SLEEP… refused before anything is sent."""
+    saver = make_saver(mariadb)
+    with pytest.raises(ValueError, match=f"SQL function {function.upper()}, which is not allowed; use one of "
+                                         r".*FROM_UNIXTIME"):
+        saver.add_measurement("m", {"comment": CustomColumn("/etc/passwd", f"{function}(%s)")})
+    with pytest.raises(ValueError, match="not allowed"):
+        saver.get_unique_values_from_measurements(f"{function}(comment)")
+    assert query(mariadb, "SELECT count(*) FROM measurements_dummy") == [(0,)]
+    saver.stop()
+
+
+def test_custom_column_allowed_functions_work(mariadb):
+    saver = make_saver(mariadb)
+    new_id = saver.add_measurement("m", {"time": CustomColumn(1_700_000_000, "from_unixtime(%s)"),
+                                         "comment": CustomColumn("Moon", "UPPER(%s)")})
+    assert query(mariadb, "SELECT UNIX_TIMESTAMP(time), comment FROM measurements_dummy WHERE id = %s",
+                 (new_id,)) == [(1_700_000_000, "MOON")]
+    assert saver.get_unique_values_from_measurements("LOWER(comment)") == {"moon"}
+    saver.stop()

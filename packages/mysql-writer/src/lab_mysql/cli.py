@@ -42,6 +42,11 @@ def add_commands(subparsers) -> None:
                       help="also create measurements_SETUP and xy_values_SETUP (data sets)")
     init.add_argument("--time-type", choices=("timestamp", "datetime"), default="timestamp",
                       help="type of the time column of new tables (always with microseconds; default timestamp)")
+    init.add_argument("--pyexplabsys", action="store_true",
+                      help="tables that old PyExpLabSys writers also work with: MyISAM (its ContinuousLogger and "
+                           "DataSetSaver never COMMIT), no unique key on (type, time) (its ContinuousDataSaver "
+                           "retries a duplicate forever), DATETIME in the server's local time; see "
+                           "docs/lab-admins.md, 'Migrating from PyExpLabSys'")
     init.add_argument("--json", action="store_true", help="print the result as JSON")
     init.set_defaults(func=cmd_init)
 
@@ -131,11 +136,14 @@ def cmd_init(args: argparse.Namespace) -> int:
         given = {c for c, _ in codenames}
         codenames += [(c, d) for c, d in _config_codenames(args.from_config) if c not in given]
     table = schema.continuous_table(setup)
-    wanted = [(schema.DESCRIPTIONS, schema.descriptions_ddl()), (table, schema.continuous_ddl(table, args.time_type))]
+    engine = "MyISAM" if args.pyexplabsys else "InnoDB"
+    mark = schema.zone_mark(args.time_type, local=args.pyexplabsys)
+    wanted = [(schema.DESCRIPTIONS, schema.descriptions_ddl()),
+              (table, schema.continuous_ddl(table, args.time_type, unique=not args.pyexplabsys, engine=engine))]
     if args.datasets:
         measurements, xy_values = schema.dataset_tables(setup)
-        wanted += [(measurements, schema.measurements_ddl(measurements, args.time_type)),
-                   (xy_values, schema.xy_values_ddl(xy_values))]
+        wanted += [(measurements, schema.measurements_ddl(measurements, args.time_type, engine=engine, comment=mark)),
+                   (xy_values, schema.xy_values_ddl(xy_values, engine=engine))]
     result: dict = {"database": args.database, "tables": {}, "codenames": {}, "notes": []}
     conn = _connect(args)
     try:
@@ -149,7 +157,13 @@ def cmd_init(args: argparse.Namespace) -> int:
         conn.commit()
         if info.precision == 0:
             result["notes"].append(f"{table}.time has 1-second resolution: sub-second times are cut to the second")
-        if not info.unique:
+        if not info.unique and args.pyexplabsys:
+            result["notes"].append(
+                f"{table} is {info.engine} without a unique key on (type, time), so that old PyExpLabSys "
+                "writers work: a batch lab sends again after a lost answer can be stored twice. Once the "
+                f"last PyExpLabSys writer is gone: ALTER TABLE {table} ENGINE=InnoDB, "
+                "ADD UNIQUE KEY type_time_unique (type, time)")
+        elif not info.unique:
             alter = f"ALTER TABLE {table} "
             if info.precision == 0:
                 alter += (f"MODIFY time {info.time_type.upper()}(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), ")

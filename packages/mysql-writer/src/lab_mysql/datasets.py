@@ -51,7 +51,21 @@ CustomColumn = namedtuple("CustomColumn", ["value", "format_string"])
 
 COLUMN_NAME = re.compile(r"^[0-9A-Za-z$_]{1,64}$")
 #: What a CustomColumn may wrap its value in: one SQL function (no other SQL text is accepted).
-FORMAT_STRING = re.compile(r"^(?:%s|[A-Za-z_][A-Za-z0-9_]*\(%s\))$")
+FORMAT_STRING = re.compile(r"^(?:%s|([A-Za-z_][A-Za-z0-9_]*)\(%s\))$")
+#: The SQL functions a CustomColumn (or ``get_unique_values_from_measurements``) may use: conversions
+#: of one value, nothing that reads files, sleeps, locks or reaches other tables (LOAD_FILE, SLEEP…).
+ALLOWED_FUNCTIONS = frozenset({
+    "FROM_UNIXTIME", "UNIX_TIMESTAMP", "TIMESTAMP", "DATE", "TIME", "YEAR", "MONTH", "DAY", "HOUR",
+    "SEC_TO_TIME", "TIME_TO_SEC", "UPPER", "LOWER", "TRIM", "LENGTH", "ROUND", "FLOOR", "CEILING", "ABS",
+})
+
+
+def check_function(name: str, where: str) -> str:
+    """``name`` upper-cased if it is in ``ALLOWED_FUNCTIONS``; else a ValueError saying what is allowed."""
+    if name.upper() not in ALLOWED_FUNCTIONS:
+        raise ValueError(f"{where} uses the SQL function {name.upper()}, which is not allowed; use one of "
+                         f"{', '.join(sorted(ALLOWED_FUNCTIONS))} (or no function: '%s')")
+    return name.upper()
 COLUMN_SPEC = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_]*)\(\s*([0-9A-Za-z$_]{1,64})\s*\)|([0-9A-Za-z$_]{1,64}))$")
 
 
@@ -215,7 +229,7 @@ class DataSetSaver(SpooledSaver):
         if not match:
             raise ValueError(f"column {column!r} must be a column name or FUNCTION(column_name)")
         function, inner, plain = match.groups()
-        spec = f"{function}(`{inner}`)" if function else f"`{plain}`"
+        spec = f"{check_function(function, f'column {column!r}')}(`{inner}`)" if function else f"`{plain}`"
         rows = self._query(f"SELECT DISTINCT {spec} FROM {schema.quote(self.measurements_table)}")
         return {row[0] for row in rows}
 
@@ -267,10 +281,12 @@ class DataSetSaver(SpooledSaver):
             mark = "%s"
             if isinstance(value, CustomColumn):
                 value, mark = value
-                if not isinstance(mark, str) or not FORMAT_STRING.match(mark.strip()):
+                found = FORMAT_STRING.match(mark.strip()) if isinstance(mark, str) else None
+                if not found:
                     raise ValueError(f"CustomColumn format {mark!r} for {name!r} must be '%s' or one SQL "
                                      f"function around it, e.g. 'FROM_UNIXTIME(%s)'")
-                mark = mark.strip()
+                mark = "%s" if found[1] is None else \
+                    f"{check_function(found[1], f'CustomColumn format {mark!r} for {name!r}')}(%s)"
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"metadata {name!r} is {value!r}; MySQL/MariaDB cannot store NaN or infinity")
             columns.append(f"`{name}`")

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import attrs
+
+from lab_core.writers.sqlite import split_time
 
 from .errors import SchemaError, UnknownCodenames
 
@@ -78,27 +80,47 @@ def descriptions_ddl(table: str = DESCRIPTIONS) -> str:
             "UNIQUE KEY codename (codename)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
 
 
-def continuous_ddl(table: str, time_type: str = "timestamp") -> str:
+def _options(engine: str, comment: str) -> str:
+    if engine not in ("InnoDB", "MyISAM"):
+        raise ValueError(f"engine {engine!r}: use InnoDB or MyISAM")
+    text = f" ENGINE={engine}"
+    if comment:
+        if not re.fullmatch(r"[A-Za-z0-9_:=+ .-]{1,200}", comment):
+            raise ValueError(f"table comment {comment!r} has characters outside [A-Za-z0-9_:=+ .-]")
+        text += f" COMMENT='{comment}'"
+    return text
+
+
+def zone_mark(time_type: str, local: bool) -> str:
+    """The comment that tells writers a table's time convention (only DATETIME columns need one)."""
+    return f"lab:time={'local' if local else 'utc'}" if time_type == "datetime" else ""
+
+
+def continuous_ddl(table: str, time_type: str = "timestamp", *, unique: bool = True, engine: str = "InnoDB",
+                   comment: str | None = None) -> str:
+    """``unique=False, engine="MyISAM"`` make a table old PyExpLabSys writers work with (``--pyexplabsys``)."""
+    comment = zone_mark(time_type, local=not unique) if comment is None else comment
+    key = "UNIQUE KEY type_time (type, time), " if unique else "KEY type_time (type, time), "
     return (f"CREATE TABLE IF NOT EXISTS {quote(table)} ("
             "id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
             f"time {_time_column(time_type)}, "
             "type SMALLINT UNSIGNED NOT NULL, value DOUBLE NULL, "
-            "UNIQUE KEY type_time (type, time), KEY time (time)) ENGINE=InnoDB")
+            f"{key}KEY time (time)){_options(engine, comment)}")
 
 
-def measurements_ddl(table: str, time_type: str = "timestamp") -> str:
+def measurements_ddl(table: str, time_type: str = "timestamp", *, engine: str = "InnoDB", comment: str = "") -> str:
     return (f"CREATE TABLE IF NOT EXISTS {quote(table)} ("
             "id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
             f"time {_time_column(time_type)}, "
             "type INT NULL, timestep DOUBLE NULL, comment VARCHAR(255) NULL, label VARCHAR(255) NULL, "
-            "KEY time (time)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+            f"KEY time (time)){_options(engine, comment)} DEFAULT CHARSET=utf8mb4")
 
 
-def xy_values_ddl(table: str) -> str:
+def xy_values_ddl(table: str, *, engine: str = "InnoDB") -> str:
     return (f"CREATE TABLE IF NOT EXISTS {quote(table)} ("
             "id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
             "measurement INT UNSIGNED NOT NULL, x DOUBLE NULL, y DOUBLE NULL, "
-            "KEY measurement (measurement)) ENGINE=InnoDB")
+            f"KEY measurement (measurement)){_options(engine, '')}")
 
 
 # -- times ----------------------------------------------------------------------
@@ -111,25 +133,26 @@ TIME_RANGE = {
 
 
 class TimeFormatter:
-    """Unix time -> UTC ``'YYYY-MM-DD HH:MM:SS[.ffffff]'`` for a column with ``precision`` digits.
+    """Unix time -> ``'YYYY-MM-DD HH:MM:SS[.ffffff]'`` for a column with ``precision`` digits.
 
-    Microseconds are rounded as ``datetime.fromtimestamp`` rounds them (the
-    sqlite writer's text); fewer digits are truncated, as MariaDB does, so a
-    1-second table gets the whole second the point was taken in.
+    Fractions are truncated, never rounded, exactly as the server truncates
+    PyExpLabSys's ``FROM_UNIXTIME(t)`` (``split_time``), so both write the same row
+    for the same point. ``offset(seconds)`` (default none: UTC) shifts to a zone's wall
+    time, for ``DATETIME`` columns that hold local time.
     """
 
-    def __init__(self, precision: int = 6):
+    def __init__(self, precision: int = 6, offset: Callable[[int], int] | None = None):
         if not 0 <= precision <= 6:
             raise ValueError(f"time precision must be 0-6 digits, got {precision}")
         self.precision = precision
+        self.offset = offset
         self._cut = 10 ** (6 - precision)
         self._seconds: dict[int, str] = {}
 
     def __call__(self, t: float) -> str:
-        s = math.floor(t)
-        us = round((t - s) * 1e6)
-        if us >= 1_000_000:
-            s, us = s + 1, us - 1_000_000
+        s, us = split_time(t)
+        if self.offset is not None:
+            s += self.offset(s)
         prefix = self._seconds.get(s)
         if prefix is None:
             if len(self._seconds) > 100_000:
@@ -140,11 +163,97 @@ class TimeFormatter:
         return f"{prefix}.{us // self._cut:0{self.precision}d}"
 
     def of_datetime(self, value: dt.datetime) -> str:
-        """The same text for a (naive, UTC) datetime read back from the server."""
+        """The same text for a (naive) datetime read back from the server."""
         text = value.strftime("%Y-%m-%d %H:%M:%S")
         if not self.precision:
             return text
         return f"{text}.{value.microsecond // self._cut:0{self.precision}d}"
+
+
+# -- time zones of DATETIME columns ---------------------------------------------------------
+
+#: ``time_zone`` values: "auto" (follow the table), "utc", "local" (the server's default zone,
+#: PyExpLabSys's convention) or an offset such as "+01:00".
+TIME_ZONE = re.compile(r"^(?:auto|utc|local|[+-](?:0\d|1[0-4]):[0-5]\d)$")
+#: Marks ``lab mysql init`` leaves in a table's comment so writers can tell its time convention.
+ZONE_MARK = re.compile(r"lab:time=(utc|local|[+-]\d\d:\d\d)")
+
+
+def check_time_zone(value: object) -> str:
+    if not isinstance(value, str) or not TIME_ZONE.match(value):
+        raise ValueError(f"time_zone {value!r} is unknown; use auto, utc, local or an offset like +01:00")
+    return value
+
+
+class ZoneOffsets:
+    """Seconds to add to a UTC time for the wall time of ``zone`` on the server (``SYSTEM``, a
+    name or an offset), asked once per UTC hour: ``CONVERT_TZ`` is the server's own conversion,
+    the one PyExpLabSys's ``FROM_UNIXTIME`` gets."""
+
+    SQL = ("SELECT TIMESTAMPDIFF(SECOND, FROM_UNIXTIME(%s), CONVERT_TZ(FROM_UNIXTIME(%s), '+00:00', %s)), "
+           "TIMESTAMPDIFF(SECOND, FROM_UNIXTIME(%s), CONVERT_TZ(FROM_UNIXTIME(%s), '+00:00', %s))")
+
+    def __init__(self, zone: str, connection: Callable[[], Any]):
+        self.zone, self._connection = zone, connection
+        self._hours: dict[int, int | None] = {}  # None: the offset changes within that hour
+
+    def __call__(self, s: int) -> int:
+        hour = s // 3600
+        if hour not in self._hours:
+            start, end = self._ask(hour * 3600, hour * 3600 + 3599)
+            self._hours[hour] = start if start == end else None
+        offset = self._hours[hour]
+        return offset if offset is not None else self._ask(s, s)[0]
+
+    def _ask(self, a: int, b: int) -> tuple[int, int]:
+        with self._connection().cursor() as cursor:
+            cursor.execute(self.SQL, (a, a, self.zone, b, b, self.zone))
+            found = cursor.fetchone()
+        if found is None or found[0] is None:
+            raise SchemaError(f"the server does not know the time zone {self.zone!r}; load its time zone "
+                              "tables (mariadb-tzinfo-to-sql) or set time_zone to an offset like +01:00")
+        return int(found[0]), int(found[1])
+
+
+def table_time_zone(cursor, info: ContinuousTable, wanted: str = "auto") -> str:
+    """The convention of ``info``'s time column: ``"utc"``, or the zone (``SYSTEM``, name, offset)
+    its wall times are in. ``TIMESTAMP`` columns always take UTC text in lab's UTC sessions.
+
+    ``auto``: the ``lab:time=…`` mark of the table's comment; else, when the server's default zone
+    is not UTC now, the newest row (by id) if it is recent enough to tell; else UTC (logged).
+    """
+    if info.time_type == "timestamp" or wanted == "utc":
+        return "utc"
+    if wanted != "auto":
+        return _server_zone(cursor) if wanted == "local" else wanted
+    mark = ZONE_MARK.search(info.comment or "")
+    if mark:
+        return _server_zone(cursor) if mark[1] == "local" else ("utc" if mark[1] == "utc" else mark[1])
+    zone = _server_zone(cursor)
+    cursor.execute("SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', %s))",
+                   (zone,))
+    offset = (cursor.fetchone() or (None,))[0]
+    if not offset:
+        return "utc"  # the server's zone is UTC (or unknown): both conventions write the same
+    cursor.execute(f"SELECT TIMESTAMPDIFF(SECOND, time, UTC_TIMESTAMP()) FROM {quote(info.name)} "
+                   "ORDER BY id DESC LIMIT 1")
+    row = cursor.fetchone()
+    if row is not None and row[0] is not None:
+        age_utc, age_local = abs(row[0]), abs(row[0] + offset)
+        if min(age_utc, age_local) < abs(offset) / 2:
+            found = "utc" if age_utc < age_local else zone
+            log.info("table %s: its newest row is in %s wall time; lab writes the same (time_zone = %s)",
+                     info.name, "UTC" if found == "utc" else f"the server's ({zone})",
+                     "utc" if found == "utc" else "local")
+            return found
+    log.warning("table %s: cannot tell whether its DATETIME column holds UTC or the server's local time "
+                "(%s); writing UTC. Set time_zone = \"local\" for PyExpLabSys's convention", info.name, zone)
+    return "utc"
+
+
+def _server_zone(cursor) -> str:
+    cursor.execute("SELECT @@global.time_zone")
+    return cursor.fetchone()[0]
 
 
 # -- inspection -------------------------------------------------------------------
@@ -160,6 +269,7 @@ class ContinuousTable:
     unique: bool  # a unique key on exactly (type, time)
     engine: str
     auto_id: bool  # an AUTO_INCREMENT id column (lets a lost COMMIT be checked)
+    comment: str = ""  # the table's comment (``lab:time=…`` marks the time convention)
 
     @property
     def transactional(self) -> bool:
@@ -176,7 +286,7 @@ def inspect_continuous(cursor, table: str) -> ContinuousTable:
     """Check that ``table`` can take (type, time, value) rows; describe it. ``SchemaError`` if not."""
     check_identifier(table)
     cursor.execute(
-        "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+        "SELECT TABLE_NAME, ENGINE, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
         "AND TABLE_NAME = %s", (table,))
     found = cursor.fetchone()
     if found is None:
@@ -205,7 +315,7 @@ def inspect_continuous(cursor, table: str) -> ContinuousTable:
         unique_keys.setdefault(index, set()).add(column.lower())
     unique = any(cols == {"type", "time"} for cols in unique_keys.values())
     auto_id = "id" in columns and "auto_increment" in columns["id"][2].lower()
-    info = ContinuousTable(table, time_type, int(precision or 0), unique, engine, auto_id)
+    info = ContinuousTable(table, time_type, int(precision or 0), unique, engine, auto_id, found[2] or "")
     if not info.unique:
         log.info("table %s has no unique key on (type, time): a batch whose COMMIT was lost is checked "
                  "through its id before it is sent again", table)

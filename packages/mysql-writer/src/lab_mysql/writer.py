@@ -27,7 +27,7 @@ import logging
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from lab_core import RejectedSamples, Sample, Writer
 from lab_core.options import Example
@@ -51,7 +51,9 @@ class MySQLWriter(BatchInserter, Writer):
     are set aside and the others flow on; ``check_codenames()`` raises it instead),
     ``register_codenames`` (give unknown codenames an id instead of refusing them),
     ``create_tables`` (``CREATE TABLE IF NOT EXISTS`` on open), ``time_type``
-    (for created tables), ``descriptions_table``, ``connect_timeout``,
+    (for created tables), ``time_zone`` (what a ``DATETIME`` column's wall times are:
+    ``auto`` follows the table, ``utc``, ``local`` = the server's default zone as
+    PyExpLabSys writes, or ``+HH:MM``), ``descriptions_table``, ``connect_timeout``,
     ``read_timeout``, ``write_timeout``, ``max_batch`` and the TLS options
     ``ssl_ca``, ``ssl_cert``, ``ssl_key``, ``ssl_key_password``, ``ssl_verify_cert``,
     ``ssl_verify_identity``, ``ssl_disabled`` (passed to PyMySQL as they are).
@@ -71,8 +73,8 @@ class MySQLWriter(BatchInserter, Writer):
         unix_socket: Annotated[str | None, "server socket file, instead of host and port"] = None,
         setup: Annotated[str | None, "writes dateplots_<setup> (give setup or table)", Example("lab")] = None,
         table: Annotated[str | None, "any table with type, time and value columns (instead of setup)"] = None,
-        codenames: Annotated[Sequence[str], "codenames checked when the writer opens: an unknown one is an error "
-                             "naming it (every context's codenames are checked when it starts)"] = (),
+        codenames: Annotated[Sequence[str], "codenames checked when the writer opens: an unknown one is logged "
+                             "and its samples set aside (every context's codenames are checked when it starts)"] = (),
         register_codenames: Annotated[bool, "give unknown codenames an id instead of setting their samples "
                                       "aside"] = False,
         create_tables: Annotated[bool, "CREATE TABLE IF NOT EXISTS the descriptions and data tables on open"] = False,
@@ -80,6 +82,8 @@ class MySQLWriter(BatchInserter, Writer):
                              "(both with microseconds)"] = "timestamp",
         descriptions_table: Annotated[str, "codename to id table"] = schema.DESCRIPTIONS,
         max_batch: Annotated[int | None, "most samples per INSERT and COMMIT (default 5000)"] = None,
+        time_zone: Annotated[str, "wall times of a DATETIME column: auto "
+                             "(follow the table), utc, local (the server's zone, PyExpLabSys's) or +HH:MM"] = "auto",
         connect_timeout: Annotated[float, "seconds to wait for a connection"] = 5.0,
         read_timeout: Annotated[float | None, "seconds to wait for an answer"] = 30.0,
         write_timeout: Annotated[float | None, "seconds to wait for a send"] = 30.0,
@@ -108,6 +112,8 @@ class MySQLWriter(BatchInserter, Writer):
         if time_type not in schema.TIME_TYPES:
             raise ValueError(f"time_type {time_type!r} is unknown; use one of {', '.join(schema.TIME_TYPES)}")
         self.time_type = time_type
+        self.time_zone = schema.check_time_zone(time_zone)
+        self.zone = "utc"  # the convention found on open: "utc" or the zone of the table's wall times
         if max_batch is not None:
             if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
                 raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
@@ -148,6 +154,7 @@ class MySQLWriter(BatchInserter, Writer):
                     cursor.execute(schema.descriptions_ddl(self.descriptions_table))
                     cursor.execute(schema.continuous_ddl(self.table, self.time_type))
                 info = schema.inspect_continuous(cursor, self.table)
+                zone = schema.table_time_zone(cursor, info, self.time_zone)
                 ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table)
             conn.commit()
             self._ids, self._ambiguous = ids, ambiguous
@@ -158,13 +165,13 @@ class MySQLWriter(BatchInserter, Writer):
         except Exception as exc:
             self._drop_connection(exc)
             raise
-        self._use(info)
+        self._use(info, zone)
         problem = self.codename_problem()
         if problem is not None:  # their samples are set aside when they come, the others flow on
             log.error("%s: %s; samples of these codenames are set aside until they are registered",
                       self.label, problem)
-        log.info("mysql writer open: %s, %s, %d codename(s) known", self.settings.describe(), info,
-                 len(self._ids))
+        log.info("mysql writer open: %s, %s, %d codename(s) known, times in %s", self.settings.describe(), info,
+                 len(self._ids), "UTC" if zone == "utc" else f"{zone} wall time")
 
     def codename_problem(self) -> UnknownCodenames | None:
         """The configured ``codenames`` the descriptions table lacks (or lists twice), as an error; else None."""
@@ -230,7 +237,7 @@ class MySQLWriter(BatchInserter, Writer):
             raise UnknownCodenames([c for c in missing if c not in ambiguous], self.descriptions_table,
                                    self.setup, [c for c in missing if c in ambiguous])
 
-    def _use(self, info: schema.ContinuousTable) -> None:
+    def _use(self, info: schema.ContinuousTable, zone: str = "utc") -> None:
         q = schema.quote(self.table)
         sql = f"INSERT INTO {q} (type, time, value) VALUES (%s, %s, %s)"
         if info.unique:
@@ -238,7 +245,9 @@ class MySQLWriter(BatchInserter, Writer):
         self.insert_sql = sql
         self.keyed = info.unique
         self.check_sql = f"SELECT type, time, value FROM {q} WHERE id = %s" if info.auto_id else ""
-        self._format = schema.TimeFormatter(info.precision)
+        self.zone = zone
+        offset = None if zone == "utc" else schema.ZoneOffsets(zone, self._connection)
+        self._format = schema.TimeFormatter(info.precision, offset)
         self._range = schema.TIME_RANGE[info.time_type]
         self.info = info
         self._ready = True

@@ -6,7 +6,8 @@ The same tables as the MySQL writer, so the same queries work on both::
     dateplots_<setup>(id, time, type -> descriptions.id, value, UNIQUE(type, time))
 
 ``time`` is UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (what a MySQL ``DATETIME(6)``
-shows), so ordering and range queries read the same. A retried batch never
+shows; sub-microsecond digits are cut, as MySQL/MariaDB cut PyExpLabSys's
+``FROM_UNIXTIME``), so ordering and range queries read the same. A retried batch never
 duplicates a point (``INSERT OR IGNORE`` on the unique key). Unknown codenames
 are registered on first sight (``register_codenames = false`` to refuse them:
 their samples are then set aside, never retried, so the rest flows on).
@@ -40,23 +41,29 @@ log = logging.getLogger(__name__)
 SETUP_NAME = re.compile(r"^[A-Za-z0-9_]{1,48}$")
 
 
+def split_time(t: float) -> tuple[int, int]:
+    """Unix time -> ``(whole seconds, microseconds)``, truncated as MySQL/MariaDB truncate
+    ``FROM_UNIXTIME(t)`` (what PyExpLabSys sends): the digits of ``repr(t)`` beyond the sixth are cut."""
+    text = repr(float(t))
+    whole, dot, fraction = text.partition(".")
+    if not dot or "e" in text or text[0] == "-" or not whole.isdigit():  # rare forms: cut the binary value
+        s = math.floor(t)
+        return s, min(int((t - s) * 1e6), 999_999)
+    return int(whole), int((fraction + "00000")[:6])
+
+
 @functools.lru_cache(maxsize=4096)
 def _second(whole: int) -> str:
     return dt.datetime.fromtimestamp(whole, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def sql_time(t: float) -> str:
-    """``t`` as UTC text to the microsecond, rounded as ``datetime.fromtimestamp`` rounds it.
+    """``t`` as UTC text to the microsecond, truncated like PyExpLabSys's rows (see ``split_time``).
 
     The seconds' text is cached: a collector writes many samples in the same second.
     """
-    fraction, whole = math.modf(t)
-    micro = round(fraction * 1e6)
-    if micro >= 1_000_000:
-        whole, micro = whole + 1, micro - 1_000_000
-    elif micro < 0:
-        whole, micro = whole - 1, micro + 1_000_000
-    return f"{_second(int(whole))}.{micro:06d}"
+    s, us = split_time(t)
+    return f"{_second(s)}.{us:06d}"
 
 
 def _index_order(row: tuple[str, int, float]) -> tuple[int, str]:
