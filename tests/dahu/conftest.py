@@ -6,7 +6,7 @@ import pytest
 from dahu_udp_transport import TestTransports
 
 import lab_core
-import lab_dahu.job
+import lab_dahu.persistence
 from lab_core import Registry
 
 
@@ -22,7 +22,7 @@ def registry():
 def workdir(tmp_path, monkeypatch):
     """Every test cleans its jobs into its own directory."""
     path = tmp_path / "dahu-work"
-    monkeypatch.setattr(lab_dahu.job, "_workdir", path)
+    monkeypatch.setattr(lab_dahu.persistence, "_workdir", path)
     return path
 
 

@@ -79,9 +79,13 @@ def test_shared_instances_see_the_same_items():
     b = DataCache(shared=name)
     a["img"] = "data"
     assert b["img"] == "data" and b.max_size == 4
-    c = DataCache(max_size=2, shared=name)  # an explicit size resizes the shared cache
-    a["x"], a["y"] = 1, 2
-    assert len(b) == 2 and c.max_size == a.max_size == 2
+    a["x"], a["y"], a["z"] = 1, 2, 3
+    c = DataCache(max_size=2, shared=name)  # a smaller size never shrinks what others filled
+    assert len(c) == 4 and c.max_size == a.max_size == 4
+    d = DataCache(max_size=6, shared=name)  # a larger one grows it
+    assert a.max_size == d.max_size == 6
+    c.resize(2)  # on purpose: the least recently used go
+    assert list(b) == ["y", "z"]
     assert "img" not in DataCache(shared=False)
 
 

@@ -283,7 +283,7 @@ def test_synchronize_all_and_statistics():
 
 
 def test_finished_jobs_are_forgotten_by_count(monkeypatch, workdir):
-    monkeypatch.setattr(Job, "max_finished", 3)
+    monkeypatch.setattr(Job.table, "max_finished", 3)
     jobs = [run("example.square", {"x": i}) for i in range(6)]
     jobs[0].clean()
     remembered = {j.id for j in Job.jobs()}
@@ -302,8 +302,8 @@ def test_finished_jobs_are_forgotten_by_count(monkeypatch, workdir):
 
 
 def test_finished_jobs_are_forgotten_by_age(monkeypatch):
-    monkeypatch.setattr(Job, "max_age", 0.0)
-    monkeypatch.setattr(Job, "_next_age_check", 0.0)
+    monkeypatch.setattr(Job.table, "max_age", 0.0)
+    monkeypatch.setattr(Job.table, "_next_age_check", 0.0)
     job = run("example.square", {"x": 1})
     run("example.noop", {})  # the next job to finish prunes by age
     assert job.id not in {j.id for j in Job.jobs()}

@@ -24,6 +24,9 @@ from typing import Any, ClassVar
 
 from lab_core import Processor
 
+from . import persistence, table
+from .factory import plugin_factory
+
 log = logging.getLogger(__name__)
 
 _ABORT_LOCK = threading.Lock()  # guards the lazy creation of a plugin's abort event
@@ -114,11 +117,9 @@ class Plugin(Processor):
         self.output["logging"] = self._logging
         if self._profiler is not None:
             self._profiler.disable()
-            from .job import workdir
-
             job_id = int(self.input.get("job_id") or 0)
             name = f"{job_id:05d}_{self.__class__.__module__}.{self.__class__.__name__}.profile"
-            path = workdir() / name
+            path = persistence.workdir() / name
             path.parent.mkdir(parents=True, exist_ok=True)
             self._profiler.dump_stats(str(path))  # cProfile's own marshal format, not pickle
             self._profiler = None
@@ -156,11 +157,9 @@ class Plugin(Processor):
         aborted meanwhile (then raises too). Only jobs of this process can be waited
         for: with the process or Dask executor, the plugin runs elsewhere.
         """
-        from .job import Job
-
-        job = Job.get_job_from_id(job_id)
+        job = table.process_jobs.get(job_id)
         if job is None:
-            self.log_error(f"wait_for: no job {job_id} in this process")
+            return self._no_such_job(job_id)
         limit = self.TIMEOUT if timeout is None else timeout
         if not job.wait(limit, abort=self.abort_event):
             if self.is_aborted:
@@ -169,6 +168,11 @@ class Plugin(Processor):
         if job.status != job.STATE_SUCCESS:
             self.log_error(f"job {job_id} ({job.name}) ended in state {job.status}")
         return job
+
+
+    def _no_such_job(self, job_id: int) -> Any:
+        """``wait_for`` of an unknown id: lab fails the job (the dahu name warns and returns None)."""
+        self.log_error(f"wait_for: no job {job_id} in this process")
 
 
 class PluginFromFunction(Plugin):
@@ -219,8 +223,6 @@ def plugin_from_function(function: Callable[..., Any]) -> str:
     The name is found case-insensitively (``Job("mymodule.MyFunction")`` and
     ``Job("mymodule.myfunction")`` are the same plugin).
     """
-    from .factory import plugin_factory
-
     klass = function_plugin_class(function)
     name = klass.__name__
     plugin_factory.register(klass, name)

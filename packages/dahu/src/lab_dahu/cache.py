@@ -58,8 +58,13 @@ class DataCache(MutableMapping):
                     store = DataCache._shared[key] = _Store(max_size or DEFAULT_MAX_SIZE)
                     max_size = None
             self._store = store
-        if max_size is not None and max_size != self._store.max_size:
+        if max_size is not None and max_size > self._store.max_size:
             self.resize(max_size)
+
+    @classmethod
+    def exists(cls, shared: bool | str = True) -> bool:
+        """True if the shared cache ``shared`` has been made already."""
+        return (True if shared is True else str(shared)) in cls._shared
 
     @property
     def max_size(self) -> int:

@@ -1,4 +1,4 @@
-"""``lab dahu …``: serve jobs over a transport, serve them over Tango, reprocess saved jobs.
+"""``lab dahu …``: serve jobs over a transport, submit one, serve them over Tango, reprocess saved jobs.
 
 Only argparse here at import time: the executors' and Tango's dependencies are
 imported when a command runs.
@@ -23,12 +23,26 @@ def add_subcommands(subparsers) -> None:
     serve.add_argument("--transport", default="udp", help="a transport from lab_transports (default udp)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to bind (default 8770; 0: any free port)")
+    serve.add_argument("--allow", action="append", default=None, metavar="NETWORK",
+                       help="answer only clients in NETWORK (e.g. 10.0.0.0/8 or 192.168.1.20); repeatable; "
+                            "default: every client that can reach --host")
     _job_options(serve)
     serve.add_argument("--max-wait", type=float, default=2.0, metavar="S",
                        help="longest a waitJob request blocks before answering the current state (default 2)")
     serve.add_argument("--grace", type=float, default=5.0, metavar="S",
                        help="on SIGTERM/Ctrl-C, seconds running jobs get to finish before they are aborted (5)")
     serve.set_defaults(func=cmd_serve)
+
+    submit = sub.add_parser("submit", help="start a job on a running job server (lab dahu serve)")
+    submit.add_argument("plugin", help="plugin name, e.g. example.square")
+    submit.add_argument("input", metavar="JSON", help='the job\'s input, a JSON object, e.g. \'{"x": 3}\'')
+    submit.add_argument("--wait", action="store_true", help="wait for the job; print its state and output")
+    submit.add_argument("--timeout", type=float, default=None, metavar="S",
+                        help="with --wait: give up after S seconds (default: wait until the job is over)")
+    submit.add_argument("--host", default="127.0.0.1", help="the server's address (default 127.0.0.1)")
+    submit.add_argument("--port", type=int, default=None, help="the server's port (default 8770)")
+    submit.add_argument("--transport", default="udp", help="the server's transport (default udp)")
+    submit.set_defaults(func=cmd_submit)
 
     tango = sub.add_parser("tango", help="run the Tango device server DahuDS (needs lab-dahu[tango])")
     tango.add_argument("instance", help="server instance name")
@@ -73,6 +87,9 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir",
                         help="where finished jobs are written (default $LAB_DAHU_WORKDIR or <tmp>/lab-dahu)")
     parser.add_argument("--serialize", action="store_true", help="run jobs one at a time, in order")
+    parser.add_argument("--input-dir", default=None, metavar="DIR",
+                        help="clients may name JSON files inside DIR as a job's input (default: none; "
+                             "clients send JSON objects)")
     parser.add_argument("--no-clean", action="store_true", help="keep finished jobs in memory, do not write them")
     parser.add_argument("--max-finished", type=int, default=None, metavar="N",
                         help="finished jobs remembered in memory (default 1000)")
@@ -99,7 +116,8 @@ def _prepare(args: argparse.Namespace):
 def _service(args: argparse.Namespace, executor):
     from .service import JobService
 
-    return JobService(executor, serialize=args.serialize, clean=not args.no_clean, max_wait=args.max_wait)
+    return JobService(executor, serialize=args.serialize, clean=not args.no_clean, max_wait=args.max_wait,
+                      input_dir=args.input_dir)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -108,7 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     executor = _prepare(args)
     try:
         server = JobServer(_service(args, executor), transport=args.transport, host=args.host,
-                           port=DEFAULT_PORT if args.port is None else args.port)
+                           port=DEFAULT_PORT if args.port is None else args.port, allow=args.allow)
         server.start()
         host, port = server.address
         print(f"lab dahu: serving on {args.transport} {host}:{port} (executor: {executor.kind}, "
@@ -121,6 +139,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not stopped:
         exit_now(1)
     return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Exit 0 when the job was started (with --wait: succeeded), 1 when it failed, 2 for bad input."""
+    import json
+
+    from lab_core.exitcodes import ExitCode
+
+    from .client import DahuClient, DahuError
+    from .server import DEFAULT_PORT
+
+    try:
+        data = json.loads(args.input)
+    except ValueError as exc:
+        print(f"lab dahu submit: JSON is not valid JSON ({exc}); write e.g. '{{\"x\": 3}}'", file=sys.stderr)
+        return ExitCode.CONFIG
+    if not isinstance(data, dict):
+        print("lab dahu submit: JSON must be an object, e.g. '{\"x\": 3}'", file=sys.stderr)
+        return ExitCode.CONFIG
+    client = DahuClient((args.host, DEFAULT_PORT if args.port is None else args.port), transport=args.transport)
+    try:
+        job_id = client.start_job(args.plugin, data)
+        print(f"job {job_id}", flush=True)
+        if not args.wait:
+            return ExitCode.OK
+        state = client.wait_job(job_id, timeout=args.timeout)
+        print(f"state {state}")
+        if state == "success":
+            print(json.dumps(client.get_job_output(job_id), indent=2))
+            return ExitCode.OK
+        error = client.get_job_error(job_id) if state in ("failure", "aborted") else ""
+        if error:
+            print(error)
+        return ExitCode.FAILED
+    except DahuError as exc:
+        print(f"lab dahu submit: the server refused: {exc.message}", file=sys.stderr)
+        return ExitCode.FAILED
+    except (TimeoutError, OSError) as exc:
+        print(f"lab dahu submit: no answer from {args.transport} {args.host}:{client.address[1]} ({exc}); "
+              "is `lab dahu serve` running there?", file=sys.stderr)
+        return ExitCode.FAILED
 
 
 def cmd_tango(args: argparse.Namespace) -> int:

@@ -15,8 +15,8 @@ from typing import Any
 
 from lab_core import LabError, Registry, default_registry
 
-from .job import FINAL_STATES, STATE_INEXISTANT
 from .protocol import decode_reply, encode_request
+from .states import FINAL_STATES, STATE_INEXISTANT
 
 
 class DahuError(LabError):

@@ -1,7 +1,7 @@
 """The example plugins shipped with lab-dahu (dahu's ``example`` module).
 
 Published as ``example.square``, ``example.cube``, ``example.noop`` and
-``example.sleep`` through lab-dahu's ``lab_processors`` hook.
+``example.sleep`` through lab-dahu's ``lab_jobs`` hook.
 """
 
 from __future__ import annotations

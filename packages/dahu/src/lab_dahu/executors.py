@@ -336,7 +336,8 @@ class DaskExecutor(Executor):
         try:
             info = self.client.scheduler_info()
             return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
-        except Exception:
+        except Exception as exc:  # the scheduler is gone or busy: report one worker rather than fail a listing
+            log.warning("cannot ask the Dask scheduler how many workers it has: %s", exc)
             return 1
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:

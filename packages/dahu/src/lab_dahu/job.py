@@ -16,107 +16,34 @@ bounded; a job cleaned to disk stays readable from there.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
-import re
-import tempfile
 import threading
 import time
-import weakref
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from .executors import Executor, get_default_executor
+from . import persistence
+from .executors import Executor, get_default_executor, set_default_executor
 from .factory import Factory, plugin_factory
 from .lifecycle import error_lines, method_name, run_lifecycle, run_remote
+from .persistence import isotime, read_input
+from .states import (
+    FINAL_STATES,
+    STATE_ABORTED,
+    STATE_FAILURE,
+    STATE_INEXISTANT,
+    STATE_RUNNING,
+    STATE_STARTING,
+    STATE_SUCCESS,
+    STATE_UNINITIALIZED,
+)
+from .stats import statistics, stats_text
+from .table import error_text, process_jobs
 
 log = logging.getLogger(__name__)
 
-WORKDIR_ENV = "LAB_DAHU_WORKDIR"
-
-STATE_INEXISTANT = "inexistant"
-STATE_UNINITIALIZED = "uninitialized"
-STATE_STARTING = "starting"
-STATE_RUNNING = "running"
-STATE_SUCCESS = "success"
-STATE_FAILURE = "failure"
-STATE_ABORTED = "aborted"
-FINAL_STATES = (STATE_SUCCESS, STATE_FAILURE, STATE_ABORTED)
-
-_workdir: Path | None = None
-
-
-def workdir() -> Path:
-    """Where ``clean`` writes jobs: ``Job.configure(workdir=…)``, else ``$LAB_DAHU_WORKDIR``
-    (or dahu's ``$DAHU_WORKDIR``), else ``<tmp>/lab-dahu``."""
-    if _workdir is not None:
-        return _workdir
-    env = os.environ.get(WORKDIR_ENV) or os.environ.get("DAHU_WORKDIR")
-    return Path(env) if env else Path(tempfile.gettempdir()) / "lab-dahu"
-
-
-def isotime() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-
-
-def _jsonable(obj: Any) -> Any:
-    """``json.dump`` fallback: arrays and numpy scalars become lists/numbers, the rest its repr."""
-    for attribute in ("tolist", "item"):
-        method = getattr(obj, attribute, None)
-        if callable(method):
-            try:
-                return method()
-            except Exception:  # not the numpy-like method we hoped for
-                pass
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    if isinstance(obj, bytes):
-        return obj.decode("utf-8", "replace")
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    log.debug("not JSON: %r stored as its repr", type(obj))
-    return repr(obj)
-
-
-def to_json(data: Any, indent: int | None = 4) -> str:
-    return json.dumps(data, indent=indent, default=_jsonable, allow_nan=True)
-
-
-def read_input(input_data: Any) -> dict[str, Any]:
-    """A job's input from a dict, a JSON string, or the path of a JSON file."""
-    if input_data is None:
-        return {}
-    if type(input_data) is dict or isinstance(input_data, Mapping):
-        return dict(input_data)
-    if isinstance(input_data, bytes):
-        input_data = input_data.decode("utf-8")
-    if isinstance(input_data, os.PathLike) or (
-            isinstance(input_data, str) and input_data.strip()[:1] not in ("{", "") and os.path.isfile(input_data)):
-        path = Path(input_data)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"job input file {path} could not be read as JSON: {exc}") from exc
-    elif isinstance(input_data, str):
-        if not input_data.strip():
-            raise ValueError("job input is blank; give a JSON object such as '{\"x\": 3}'")
-        try:
-            data = json.loads(input_data)
-        except ValueError as exc:
-            raise ValueError(f"job input is neither a JSON object nor the path of a JSON file: {exc}") from exc
-    else:
-        raise TypeError(f"job input must be a dict, a JSON string or a file path, not {type(input_data).__name__}")
-    if not isinstance(data, dict):
-        raise ValueError(f"job input must be a JSON object (a dict), not {type(data).__name__}")
-    return data
-
-
-def _file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "job"
+__all__ = ["Job", "read_input"]
 
 
 class Job:
@@ -135,20 +62,8 @@ class Job:
     STATE_ABORTED = STATE_ABORTED
     STATE = [STATE_UNINITIALIZED, STATE_STARTING, STATE_RUNNING, STATE_SUCCESS, STATE_FAILURE, STATE_ABORTED]
 
-    #: finished jobs the class remembers (the oldest are forgotten first)
-    max_finished: int = 1000
-    #: seconds after which a finished job is forgotten (None: no age limit)
-    max_age: float | None = 24 * 3600.0
-
-    _lock = threading.Lock()  # ids and the look-up table
-    _finished_lock = threading.Lock()  # the finished list (taken by workers, not by new jobs)
-    _id_class = 0
-    _jobs: dict[int, weakref.ref[Job]] = {}  # every job, weakly (dead entries swept now and then)
-    _active: dict[int, Job] = {}
-    _finished: OrderedDict[int, tuple[Job, float]] = OrderedDict()
-    _counts: Counter[str] = Counter()
-    _next_age_check = 0.0
-    _global_start_time = time.time()
+    #: the jobs of this process by id (dahu's class-level look-ups go through it)
+    table = process_jobs
 
     # per-job state; class-level defaults are replaced on the instance when they change
     _plugin: Any = None
@@ -181,12 +96,7 @@ class Job:
         self._latch.acquire()
         self._status = STATE_UNINITIALIZED
         self._output: dict[str, Any] = {}
-        with Job._lock:
-            Job._id_class += 1
-            self._id = job_id = Job._id_class
-        Job._jobs[job_id] = weakref.ref(self)  # weak: a job never started and dropped is not kept
-        if not job_id % 1024:
-            Job._housekeeping()
+        self._id = job_id = Job.table.new_id(self)
         data["plugin_name"] = name
         data["job_id"] = job_id
         self._input: dict[str, Any] | None = data
@@ -208,7 +118,7 @@ class Job:
             if self._status != STATE_UNINITIALIZED:
                 raise RuntimeError(f"job {self._id} was already started (state {self._status})")
             self._status = STATE_STARTING
-        Job._active[self._id] = self  # one dict operation: atomic
+        Job.table.started(self)
         try:
             klass = self._factory.get_class(self._name)
             executor = self._executor or get_default_executor()
@@ -237,7 +147,7 @@ class Job:
             if self._status != STATE_UNINITIALIZED:
                 raise RuntimeError(f"job {self._id} was already started (state {self._status})")
             self._status = STATE_STARTING
-        Job._active[self._id] = self
+        Job.table.started(self)
         try:
             self._plugin = self._factory.get_class(self._name)()
         except Exception as exc:
@@ -319,12 +229,7 @@ class Job:
             self._callback_thread = None
         self._over = True
         self._latch.release()
-        now = time.monotonic()
-        Job._active.pop(self._id, None)
-        with Job._finished_lock:
-            Job._finished[self._id] = (self, now)
-            Job._counts[status] += 1
-            Job._prune_locked(now)
+        Job.table.finished(self, status)
 
     def _call_back(self, callback: Callable[[Job], Any]) -> None:
         try:
@@ -446,14 +351,14 @@ class Job:
     def input_data(self) -> dict[str, Any]:
         """The input given to the plugin (read back from disk after ``clean``)."""
         if self.data_on_disk:
-            return json.loads(Path(f"{self.data_on_disk}.inp").read_text(encoding="utf-8"))
+            return persistence.parse_input(persistence.read_saved(self.data_on_disk, "inp"))
         return self._input
 
     @property
     def output_data(self) -> dict[str, Any]:
         """The plugin's output (``error``: traceback lines on failure; ``aborted``: ISO time)."""
         if self.data_on_disk:
-            return json.loads(Path(f"{self.data_on_disk}.out").read_text(encoding="utf-8"))
+            return persistence.parse_input(persistence.read_saved(self.data_on_disk, "out"))
         if not self._over and log.isEnabledFor(logging.DEBUG):
             log.debug("output of job %s read while %s", self._id, self._status)
         return self._output
@@ -469,8 +374,7 @@ class Job:
     @property
     def error(self) -> str:
         """The error report (lines of ``output["error"]``) as one string; empty if none."""
-        lines = self.output_data.get("error") or []
-        return os.linesep.join(lines) if isinstance(lines, list) else str(lines)
+        return error_text(self.output_data)
 
     @property
     def runtime(self) -> float | None:
@@ -506,10 +410,7 @@ class Job:
             output = dict(self._output)
             output["job_runtime"] = self._runtime
             output["job_status"] = self._status
-            base = self.path_for(self._id, self._name)
-            base.parent.mkdir(parents=True, exist_ok=True)
-            Path(f"{base}.inp").write_text(to_json(input_data), encoding="utf-8")
-            Path(f"{base}.out").write_text(to_json(output), encoding="utf-8")
+            base = persistence.write_job(self._id, self._name, input_data, output)
             self._plugin = None
             self._input = None
             self._output = {}
@@ -519,127 +420,67 @@ class Job:
         return True
 
     @staticmethod
-    def path_for(job_id: int, name: str) -> Path:
+    def path_for(job_id: int, name: str) -> Any:
         """``<workdir>/NNNN/NNNNN_<name>`` (no suffix): where job ``job_id`` is cleaned to."""
-        return workdir() / f"{job_id // 1000:04d}" / f"{job_id:05d}_{_file_name(name)}"
+        return persistence.path_for(job_id, name)
 
-    # -- the class: configuration and memory --------------------------------------
+    @property
+    def started_at(self) -> float | None:
+        """When the plugin started (``time.time()``); None if it never ran."""
+        return self._run_started
+
+    @property
+    def finished_at(self) -> float | None:
+        """When the job ended (``time.time()``); None while it is not over."""
+        return self._finished_at
+
+    # -- the class: configuration -------------------------------------------------
 
     @classmethod
     def configure(cls, *, max_finished: int | None = None, max_age: float | None | str = "keep",
                   workdir: str | os.PathLike | None = None, executor: Executor | None = None) -> None:
         """Set how many finished jobs (and for how long, seconds) are remembered, where
         ``clean`` writes, and the default executor. Arguments left out keep their value."""
-        global _workdir
-        if max_finished is not None:
-            if max_finished < 0:
-                raise ValueError("max_finished must be >= 0")
-            cls.max_finished = max_finished
-        if max_age != "keep":
-            if max_age is not None and max_age < 0:
-                raise ValueError("max_age must be >= 0 seconds or None")
-            cls.max_age = max_age
-            Job._next_age_check = 0.0
+        Job.table.configure(max_finished, max_age)
         if workdir is not None:
-            _workdir = Path(workdir)
+            persistence.set_workdir(workdir)
         if executor is not None:
-            from .executors import set_default_executor
-
             set_default_executor(executor)
-        with cls._finished_lock:
-            cls._prune_locked(time.monotonic())
-
-    @classmethod
-    def _housekeeping(cls) -> None:
-        """Sweep dead weak entries; forget finished jobs past their age even when none finish."""
-        for job_id in [i for i, ref in list(Job._jobs.items()) if ref() is None]:
-            Job._jobs.pop(job_id, None)
-        with Job._finished_lock:
-            Job._prune_locked(time.monotonic())
-
-    @classmethod
-    def _prune_locked(cls, now: float) -> None:
-        finished = Job._finished
-        for _ in range(len(finished) - Job.max_finished):
-            finished.popitem(last=False)
-        if Job.max_age is not None and finished and now >= Job._next_age_check:
-            Job._next_age_check = now + min(1.0, Job.max_age / 10)  # an age scan at most every second
-            limit = now - Job.max_age
-            while finished:
-                job_id, (_, finished_at) = next(iter(finished.items()))
-                if finished_at > limit:
-                    break
-                del finished[job_id]
 
     @classmethod
     def jobs(cls) -> list[Job]:
         """The jobs remembered now (running, then finished), by id."""
-        with cls._finished_lock:
-            found = {**{i: j for i, (j, _) in Job._finished.items()}, **Job._active}
-        return [found[i] for i in sorted(found)]
-
-    @classmethod
-    def _resolve_id(cls, job_id: Any) -> int:
-        job_id = int(job_id)
-        if job_id < 0:
-            job_id = Job._id_class + 1 + job_id
-        return job_id
-
-    @classmethod
-    def _on_disk(cls, job_id: int) -> Path | None:
-        folder = workdir() / f"{job_id // 1000:04d}"
-        for path in sorted(folder.glob(f"{job_id:05d}_*.out")) if folder.is_dir() else ():
-            if path.name.split("_", 1)[0] == f"{job_id:05d}":
-                return path.with_suffix("")
-        return None
+        return Job.table.jobs()
 
     # -- class-level look-ups (snake_case, with dahu's camelCase aliases) --------
 
     @classmethod
+    def _unknown(cls, job_id: Any) -> str:
+        """What a look-up of an unknown id answers (lab: ``inexistant``)."""
+        return STATE_INEXISTANT
+
+    @classmethod
     def get_job_from_id(cls, job_id: int) -> Job | None:
         """The job with this id (negative: counted back from the last one), or None."""
-        ref = Job._jobs.get(cls._resolve_id(job_id))
-        job = ref() if ref is not None else None
-        if job is None:
-            log.debug("no job %s in memory", job_id)
-        return job
+        return Job.table.get(job_id)
 
     getJobFromId = get_job_from_id
     getJobFromID = get_job_from_id
 
     @classmethod
     def get_status_from_id(cls, job_id: int) -> str:
-        """The job's state, or ``inexistant``; a forgotten job cleaned to disk is read from there."""
-        job = cls.get_job_from_id(job_id)
-        if job is not None:
-            return job.status
-        base = cls._on_disk(cls._resolve_id(job_id))
-        if base is not None:
-            try:
-                return json.loads(Path(f"{base}.out").read_text(encoding="utf-8")).get("job_status", STATE_SUCCESS)
-            except (OSError, ValueError):
-                log.warning("job %s: unreadable %s.out", job_id, base)
-        return STATE_INEXISTANT
+        """The job's state (a forgotten job cleaned to disk is read from there); ``inexistant`` if unknown."""
+        status = Job.table.status(job_id)
+        return cls._unknown(job_id) if status is None else status
 
     getStatusFromId = get_status_from_id
     getStatusFromID = get_status_from_id
 
     @classmethod
-    def _data(cls, job_id: int, suffix: str, as_json: bool) -> Any:
-        job = cls.get_job_from_id(job_id)
-        if job is not None:
-            data = job.input_data if suffix == "inp" else job.output_data
-            return to_json(data) if as_json else data
-        base = cls._on_disk(cls._resolve_id(job_id))
-        if base is None:
-            return f"No such job: {job_id}"
-        text = Path(f"{base}.{suffix}").read_text(encoding="utf-8")
-        return text if as_json else json.loads(text)
-
-    @classmethod
     def get_data_output_from_id(cls, job_id: int, as_JSON: bool = False) -> Any:  # noqa: N803 - dahu's name
         """The job's output (a dict, or a JSON string with ``as_JSON``); ``"No such job: N"`` if unknown."""
-        return cls._data(job_id, "out", as_JSON)
+        data = Job.table.data(job_id, "out", as_JSON)
+        return f"No such job: {job_id}" if data is None else data
 
     getDataOutputFromId = get_data_output_from_id
     getDataOutputFromID = get_data_output_from_id
@@ -647,7 +488,8 @@ class Job:
     @classmethod
     def get_data_input_from_id(cls, job_id: int, as_JSON: bool = False) -> Any:  # noqa: N803 - dahu's name
         """The job's input (a dict, or a JSON string with ``as_JSON``); ``"No such job: N"`` if unknown."""
-        return cls._data(job_id, "inp", as_JSON)
+        data = Job.table.data(job_id, "inp", as_JSON)
+        return f"No such job: {job_id}" if data is None else data
 
     getDataInputFromId = get_data_input_from_id
     getDataInputFromID = get_data_input_from_id
@@ -655,11 +497,7 @@ class Job:
     @classmethod
     def get_error_from_id(cls, job_id: int) -> str:
         """The job's error report as one string (empty if none or unknown)."""
-        output = cls.get_data_output_from_id(job_id)
-        if not isinstance(output, dict):
-            return ""
-        lines = output.get("error") or []
-        return os.linesep.join(lines) if isinstance(lines, list) else str(lines)
+        return Job.table.error(job_id) or ""
 
     getErrorFromId = get_error_from_id
     getErrorFromID = get_error_from_id
@@ -667,7 +505,7 @@ class Job:
     @classmethod
     def clean_job_from_id(cls, job_id: int, force_gc: bool = True) -> str:
         """Clean job ``job_id`` to disk (waiting for it); returns a message."""
-        job = cls.get_job_from_id(job_id)
+        job = Job.table.get(job_id)
         if job is None:
             return f"No such job: {job_id}"
         job.clean(force=force_gc)
@@ -681,7 +519,7 @@ class Job:
     @classmethod
     def synchronize_job(cls, job_id: int, timeout: float | None = None) -> str:
         """Wait (up to ``timeout`` s) for job ``job_id``; return its state (``inexistant`` if unknown)."""
-        job = cls.get_job_from_id(job_id)
+        job = Job.table.get(job_id)
         if job is None:
             return cls.get_status_from_id(job_id)
         job.wait(timeout)
@@ -692,7 +530,7 @@ class Job:
         """Wait for every started job; False if ``timeout`` s passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            active = list(Job._active.values())
+            active = Job.table.active()
             if not active:
                 return True
             for job in active:
@@ -705,40 +543,9 @@ class Job:
     @classmethod
     def statistics(cls) -> dict[str, Any]:
         """Figures over the jobs remembered now, plus state counts since the process started."""
-        jobs = cls.jobs()
-        rows = [{"id": j.id, "name": j.name, "status": j.status, "runtime": j.runtime} for j in jobs]
-        done = [j for j in jobs if j._finished_at is not None]
-        busy = sum(j.runtime or 0.0 for j in done)
-        starts = [j._run_started for j in done if j._run_started is not None]
-        wall = (max(j._finished_at for j in done) - min(starts)) if starts else 0.0
-        with cls._finished_lock:
-            counts = dict(Job._counts)
-        return {
-            "jobs": rows,
-            "remembered": len(jobs),
-            "finished": len(done),
-            "total_run_time": busy,
-            "wall_time": wall,
-            "speedup": busy / wall if wall > 0 else 0.0,
-            "throughput": len(done) / wall if wall > 0 else 0.0,
-            "counts_since_start": counts,
-            "last_id": Job._id_class,
-            "uptime": time.time() - cls._global_start_time,
-        }
+        return statistics(Job.table)
 
     @classmethod
     def stats(cls) -> str:
         """A table (id, name, status, run time) with total times, speed-up and throughput; also logged."""
-        s = cls.statistics()
-        lines = ["_" * 80, f"{'Id':>7} | {'Name':<34} | {'Status':<13} | Run-time (s)", "_" * 80]
-        for row in s["jobs"]:
-            runtime = "-" if row["runtime"] is None else f"{row['runtime']:.3f}"
-            lines.append(f"{row['id']:>7} | {row['name'][:34]:<34} | {row['status']:<13} | {runtime}")
-        lines.append("_" * 80)
-        lines.append(f"Jobs remembered: {s['remembered']}, finished: {s['finished']}; "
-                     f"since start: {s['counts_since_start'] or {}}")
-        lines.append(f"Total execution time: {s['total_run_time']:.3f} s, wall time: {s['wall_time']:.3f} s, "
-                     f"speed-up: {s['speedup']:.3f}, throughput: {s['throughput']:.3f} jobs/s")
-        text = os.linesep.join(lines)
-        log.info("job statistics:%s%s", os.linesep, text)
-        return text
+        return stats_text(Job.table)

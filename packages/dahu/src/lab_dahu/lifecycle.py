@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-import sys
 import threading
 import time
 import traceback
 from typing import Any
+
+from .base import function_plugin_class
+from .factory import plugin_factory
 
 log = logging.getLogger(__name__)
 
@@ -98,18 +100,20 @@ def _resolve(reference: str) -> Any:
 
 
 def _importable(obj: Any) -> bool:
-    try:
-        return _resolve(f"{obj.__module__}:{obj.__qualname__}") is obj
-    except Exception:
-        return False
+    return _importable_as(obj) is obj
 
 
-def _importable_as(klass: type) -> Any:
-    if "<locals>" in klass.__qualname__ or klass.__module__ == "__main__":
+def _importable_as(obj: Any) -> Any:
+    """What ``obj``'s module and qualified name give in a fresh process (None: nothing importable)."""
+    if "<locals>" in obj.__qualname__ or obj.__module__ == "__main__":
         return None
     try:
-        return _resolve(f"{klass.__module__}:{klass.__qualname__}")
-    except Exception:
+        return _resolve(f"{obj.__module__}:{obj.__qualname__}")
+    except AttributeError:  # made at run time (e.g. by plugin_from_function): not a module attribute
+        return None
+    except Exception as exc:  # the module itself is broken: say so, the plugin is then sent by name
+        log.warning("plugin module %s cannot be imported (%s: %s); a worker process will look the "
+                    "plugin up by name instead", obj.__module__, type(exc).__name__, exc)
         return None
 
 
@@ -120,11 +124,7 @@ def load_plugin_class(payload: Any, name: str) -> type:
     if payload.get("class"):
         return _resolve(payload["class"])
     if payload.get("function"):
-        from .base import function_plugin_class
-
         return function_plugin_class(_resolve(payload["function"]), payload.get("class_name"))
-    from .factory import plugin_factory
-
     return plugin_factory.get_class(name)
 
 
@@ -173,4 +173,5 @@ def _watch_abort(event: Any, plugin: Any, done: threading.Event) -> None:
                 return
             done.wait(ABORT_POLL_S)
     except Exception:  # the watcher is best effort; the job itself goes on
-        log.debug("abort watcher for %s stopped", event.name, exc_info=sys.exc_info())
+        log.warning("job abort watcher %s stopped: an abort will not reach %s", getattr(event, "name", event),
+                    type(plugin).__name__, exc_info=True)

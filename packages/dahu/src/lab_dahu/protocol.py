@@ -39,25 +39,24 @@ Negative job ids count back from the last job (-1 is the last one).
 ``waitJob`` waits at most ``timeout`` seconds (default and upper bound: the
 server's ``max_wait``) and answers the job's state then. On a transport whose
 peers can reply later (lab-sockets' ``udp``), the reply is sent when the job
-ends or the time is up, without holding up other requests; elsewhere (``tcp``)
-the request's own connection waits.
+ends or the time is up, without holding up other requests (the service
+arranges it: :meth:`~lab_dahu.service.JobService.when_over`); elsewhere
+(``tcp``) the request's own connection waits.
+
+This module does no I/O and keeps no state: :class:`DahuProtocol` turns a
+request into a call of its service's command and the result into reply bytes.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
-import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 from lab_core import LabError
 
-from .job import Job, _jsonable
-from .service import JobService, UnknownJob
+from .errors import BadRequest, UnknownJob
+from .persistence import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +85,9 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 UDP_MAX = 65507
 
 
-class BadRequest(ValueError):
-    pass
-
-
 def encode_request(command: str, **arguments: Any) -> bytes:
     """The request bytes for ``command`` (used by the client; handy in scripts)."""
-    return PREFIX + json.dumps({"command": command, **arguments}, default=_jsonable).encode("utf-8")
+    return PREFIX + json.dumps({"command": command, **arguments}, default=jsonable).encode("utf-8")
 
 
 def decode_reply(reply: bytes) -> tuple[str, Any]:
@@ -119,13 +114,14 @@ def _check(name: str, value: Any) -> None:
 
 
 class DahuProtocol:
-    """``protocol(request, peer) -> reply``: a transport handler driving a :class:`JobService`.
+    """``protocol(request, peer) -> reply``: a transport handler driving a job service
+    (:class:`~lab_dahu.service.JobService`: an object with dahu's commands as methods).
 
     ``max_reply``: replies longer than this many bytes become an ``ERROR#`` that
     says so (UDP carries at most 65507 bytes).
     """
 
-    def __init__(self, service: JobService, max_reply: int | None = None):
+    def __init__(self, service: Any, max_reply: int | None = None):
         self.service = service
         self.max_reply = max_reply
 
@@ -143,7 +139,7 @@ class DahuProtocol:
         except (BadRequest, UnknownJob) as exc:
             reply = ERROR + str(exc).encode("utf-8")
         except (LabError, ValueError, TypeError) as exc:
-            reply = ERROR + f"{type(exc).__name__}: {exc}".encode()
+            reply = ERROR + str(exc).encode("utf-8")
         except Exception as exc:  # nothing a client sends may take the server down
             log.exception("command from %s failed", peer)
             reply = EXCEP + f"{type(exc).__name__}: {exc}".encode()
@@ -156,29 +152,12 @@ class DahuProtocol:
 
     @staticmethod
     def ret(result: Any) -> bytes:
-        return RET + json.dumps(result, default=_jsonable, allow_nan=True).encode("utf-8")
+        return RET + json.dumps(result, default=jsonable, allow_nan=True).encode("utf-8")
 
     def _wait_later(self, arguments: dict[str, Any], peer: Any) -> bool:
-        """Arrange a deferred ``waitJob`` reply; False when the answer is due now."""
-        job = Job.get_job_from_id(arguments["job_id"])
-        if job is None or job.finished:
-            return False
-        limit = self.service.max_wait
-        timeout = arguments.get("timeout")
-        if timeout is not None:
-            limit = timeout if limit is None else min(limit, timeout)
-        if limit is not None and limit <= 0:
-            return False
-        once = threading.Lock()
-
-        def answer(_job: Any = None) -> None:
-            if once.acquire(blocking=False):
-                peer.reply(self.ret(job.status))
-
-        job.connect_callback(answer)
-        if limit is not None:
-            _deadlines.add(time.monotonic() + limit, answer)
-        return True
+        """Have the service answer this ``waitJob`` later; False when the answer is due now."""
+        return self.service.when_over(arguments["job_id"], arguments.get("timeout"),
+                                      lambda state: peer.reply(self.ret(state)))
 
     @staticmethod
     def parse(request: bytes) -> tuple[str, dict[str, Any]]:
@@ -208,35 +187,3 @@ class DahuProtocol:
         if command == "commands":
             return {name: list(req + opt) for name, (req, opt) in COMMANDS.items()}
         return getattr(self.service, command)(**arguments)
-
-
-class _Deadlines:
-    """One thread that calls functions at their deadlines (deferred ``waitJob`` replies)."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._counter = itertools.count()
-        self._condition = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def add(self, deadline: float, fn: Callable[[], None]) -> None:
-        with self._condition:
-            heapq.heappush(self._heap, (deadline, next(self._counter), fn))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="lab-dahu-deadlines", daemon=True)
-                self._thread.start()
-            self._condition.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    self._condition.wait(None if not self._heap else self._heap[0][0] - time.monotonic())
-                _, _, fn = heapq.heappop(self._heap)
-            try:
-                fn()
-            except Exception:
-                log.exception("deferred reply failed")
-
-
-_deadlines = _Deadlines()

@@ -2,7 +2,9 @@
 
 The saved ``job_id``, ``plugin_name`` and the plugin's ``REPROCESS_IGNORE`` keys
 are dropped; each file becomes a new job on the chosen executor, all in
-parallel; each new job is cleaned to the work directory (new ``.inp``/``.out``).
+parallel; each new job is cleaned to the work directory (new ``.inp``/``.out``
+under a new id: an earlier run's files are never overwritten). The summary says
+where each output is and gives each error whole.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import attrs
 
 from .executors import Executor
 from .factory import Factory, plugin_factory
-from .job import STATE_FAILURE, STATE_SUCCESS, Job
+from .job import Job
+from .persistence import workdir
+from .states import STATE_FAILURE, STATE_SUCCESS
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +45,17 @@ class Reprocessed:
     def ok(self) -> bool:
         return self.status == STATE_SUCCESS
 
+    @property
+    def output(self) -> str:
+        """The new ``.out`` file ("" if the job was not written)."""
+        if self.job is None or not self.job.data_on_disk:
+            return ""
+        return f"{self.job.data_on_disk}.out"
+
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "plugin": self.plugin, "job_id": self.job.id if self.job else None,
                 "status": self.status, "runtime": self.job.runtime if self.job else None,
-                "error": self.error or (self.job.error.splitlines()[0] if self.job and self.job.error else "")}
+                "output": self.output, "error": self.error or (self.job.error if self.job else "")}
 
 
 def load_saved_input(path: str | Path, factory: Factory | None = None) -> tuple[str, dict[str, Any]]:
@@ -58,7 +69,8 @@ def load_saved_input(path: str | Path, factory: Factory | None = None) -> tuple[
     data.pop("job_id", None)
     try:
         ignore = getattr((factory or plugin_factory).get_class(plugin), "REPROCESS_IGNORE", ()) or ()
-    except Exception:  # an unknown plugin fails its job, with the reason, below
+    except Exception as exc:  # an unknown plugin fails its job, with the whole reason, below
+        log.debug("%s: plugin %s not loaded (%s); no REPROCESS_IGNORE keys dropped", path, plugin, exc)
         ignore = ()
     for key in ignore:
         data.pop(key, None)
@@ -128,19 +140,25 @@ def reprocess(paths: list[str], executor: Executor | None = None, factory: Facto
 
 
 def summary(results: list[Reprocessed], elapsed: float | None = None) -> str:
-    """A table (file, plugin, new job id, status, run time) and a total line."""
-    rows = [("FILE", "PLUGIN", "JOB", "STATUS", "TIME (s)", "ERROR")]
+    """A table (file, plugin, new job id, status, run time, output file), a total line
+    saying where the outputs are, then each failure's error report, whole."""
+    rows = [("FILE", "PLUGIN", "JOB", "STATUS", "TIME (s)", "OUTPUT")]
     for r in results:
         d = r.to_dict()
         rows.append((Path(r.path).name, d["plugin"] or "-", str(d["job_id"] or "-"), d["status"],
-                     "-" if d["runtime"] is None else f"{d['runtime']:.3f}", d["error"][:60]))
+                     "-" if d["runtime"] is None else f"{d['runtime']:.3f}", d["output"] or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     ok = sum(r.ok for r in results)
     total = f"{ok}/{len(results)} succeeded"
     if elapsed is not None:
         total += f" in {elapsed:.2f} s"
-    lines.append(total)
+    lines.append(f"{total}; new .inp/.out files in {workdir()}")
+    for r in results:
+        error = r.to_dict()["error"]
+        if error:
+            lines.append(f"\n{Path(r.path).name} ({r.plugin or 'no plugin'}):")
+            lines += [f"    {line}" for line in error.splitlines()]
     return "\n".join(lines)
 
 

@@ -9,7 +9,10 @@
     server.stop()
 
 Transports are found through the core's registry (lab-sockets provides ``udp``
-and ``tcp``); this package imports none of them.
+and ``tcp``); this package imports none of them. The server binds 127.0.0.1
+unless told otherwise, and answers only the client networks in ``allow``
+(None: everyone); a refused peer gets no reply, and refusals are logged at most
+once a minute with a count.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from lab_core import Registry, default_registry
+from lab_core.netaccess import AllowList, RefusalLog
 
 from .protocol import UDP_MAX, DahuProtocol
 from .service import JobService
@@ -29,22 +34,40 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 8770
 
 
+def peer_host(peer: Any) -> str:
+    """The IP address of a transport's peer (a lab-sockets ``Peer`` or a ``(host, port)`` tuple)."""
+    address = getattr(peer, "address", peer)
+    return str(address[0]) if isinstance(address, (tuple, list)) and address else str(address)
+
+
 class JobServer:
-    """Serves a :class:`JobService` on a transport; ``stop()`` stops serving and closes the service."""
+    """Serves a :class:`JobService` on a transport; ``stop()`` stops serving and closes the service.
+
+    ``allow``: the client networks answered (e.g. ``["10.0.0.0/8", "127.0.0.1"]``; None: all)."""
 
     def __init__(self, service: JobService | None = None, transport: str = "udp", host: str = "127.0.0.1",
-                 port: int = DEFAULT_PORT, registry: Registry | None = None, **transport_options: Any):
+                 port: int = DEFAULT_PORT, registry: Registry | None = None, *,
+                 allow: Iterable[str] | AllowList | None = None, **transport_options: Any):
+        self.allow = allow if isinstance(allow, AllowList) else AllowList(allow)
+        self.refusals = RefusalLog(log, "lab-dahu job server")
         self.service = service or JobService()
         self.transport_name = transport
         # a transport's peers may state their own limit (lab-sockets' do); udp's is known anyway
         self.protocol = DahuProtocol(self.service, max_reply=UDP_MAX if transport == "udp" else None)
         registry = registry or default_registry()
         try:
-            self.transport = registry.transport(transport, self.protocol, host=host, port=port, **transport_options)
+            self.transport = registry.transport(transport, self._handle, host=host, port=port, **transport_options)
         except BaseException:
             if service is None:
                 self.service.close(0)
             raise
+
+    def _handle(self, request: bytes, peer: Any) -> bytes | None:
+        host = peer_host(peer)
+        if not self.allow.allows(host):
+            self.refusals.refused(host, f"not in allow ({self.allow})")
+            return None
+        return self.protocol(request, peer)
 
     @property
     def address(self) -> tuple[str, int]:

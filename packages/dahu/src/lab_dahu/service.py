@@ -5,34 +5,78 @@ its server behaviour: jobs are started in order by a dispatcher (one at a time
 when ``serialize`` is on), each finished job is cleaned to disk, and the ids of
 the last successful and failed jobs are kept (``jobSuccess``/``jobFailure``)
 and announced to listeners (the Tango server turns them into change events).
+
+A job's input from a client is a JSON object (or its text). A file path is
+read only inside the operator's ``input_dir``; any other path gets the same
+refusal whether or not something exists there, so a client learns nothing
+about the server's files.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lab_core import LabError
 
+from . import persistence
+from .errors import UnknownJob
 from .executors import Executor
 from .factory import Factory, plugin_factory
-from .job import FINAL_STATES, STATE_INEXISTANT, STATE_SUCCESS, Job
+from .job import Job
+from .states import FINAL_STATES, STATE_INEXISTANT, STATE_SUCCESS
+from .timers import Deadlines
 
 log = logging.getLogger(__name__)
 
 NO_STATISTICS = "No statistics collected yet, please use the 'collectStatistics' method first"
 
 
-class UnknownJob(LabError, KeyError):
-    """No job with this id is known (in memory or in the work directory)."""
+__all__ = ["NO_STATISTICS", "JobService", "RefusedInput", "UnknownJob", "client_input"]
 
-    def __str__(self) -> str:
-        return str(self.args[0])
+
+class RefusedInput(LabError, ValueError):
+    """A client's job input that the server will not take (a path outside the input directory…)."""
+
+
+def client_input(value: Any, input_dir: Path | None) -> dict[str, Any]:
+    """A job input sent by a client: a JSON object (a dict or its text), or a path inside ``input_dir``.
+
+    Every path that is refused gets the same message, whatever exists there."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if not isinstance(value, str):
+        raise RefusedInput(f"input must be a JSON object such as {{\"x\": 3}}, not {type(value).__name__}")
+    try:
+        data = json.loads(value)
+    except ValueError:
+        data = None
+    else:
+        if not isinstance(data, dict):
+            raise RefusedInput(f"input must be a JSON object such as {{\"x\": 3}}, not {type(data).__name__}")
+        return data
+    refused = RefusedInput(
+        "input is not a JSON object, and no file path is accepted here; send the input itself, e.g. "
+        "{\"x\": 3}" if input_dir is None else
+        "input is neither a JSON object nor a JSON file inside the server's input directory; send the "
+        "input itself, e.g. {\"x\": 3}, or the name of a file the operator put in that directory")
+    if input_dir is None or "\0" in value:
+        raise refused
+    root = Path(os.path.realpath(input_dir))
+    path = Path(os.path.realpath(root / value))  # symbolic links and ".." resolved before the check
+    if root not in path.parents:
+        raise refused
+    try:
+        return persistence.parse_input(path.read_bytes())
+    except (OSError, ValueError):
+        raise refused from None
 
 
 Listener = Callable[[str, Any], None]
@@ -46,15 +90,22 @@ class JobService:
     work directory and free its memory (as dahu's server does). ``max_wait``:
     the longest a ``waitJob`` blocks (seconds) before answering with the
     current state, so that one waiting client cannot hold the server.
+    ``input_dir``: the directory whose JSON files clients may name as a job's
+    input (None: clients send JSON objects only).
     """
 
     def __init__(self, executor: Executor | None = None, factory: Factory | None = None, *,
-                 serialize: bool = False, clean: bool = True, max_wait: float | None = 2.0):
+                 serialize: bool = False, clean: bool = True, max_wait: float | None = 2.0,
+                 input_dir: str | os.PathLike | None = None):
         self.executor = executor
         self.factory = factory or plugin_factory
         self.serialize = serialize
         self.clean = clean
         self.max_wait = max_wait
+        self.input_dir = None if input_dir is None else Path(input_dir)
+        if self.input_dir is not None and not self.input_dir.is_dir():
+            raise LabError(f"input directory {self.input_dir} does not exist; create it or give another one")
+        self._deadlines = Deadlines()
         self.last_success = -1
         self.last_failure = -1
         self.last_stats = NO_STATISTICS
@@ -126,6 +177,7 @@ class JobService:
             if job is not None:
                 job.abort()
         self._queue.put(None)
+        self._deadlines.close()
         self._dispatcher.join(abort_wait)
         if not self._wait_jobs(grace):
             for job in self.running_jobs():
@@ -170,7 +222,7 @@ class JobService:
             raise LabError("the job server is shutting down")
         if input is None or (isinstance(input, str) and not input.strip()):
             return -1
-        job = Job(plugin, input, executor=self.executor, factory=self.factory)
+        job = Job(plugin, client_input(input, self.input_dir), executor=self.executor, factory=self.factory)
         with self._jobs_lock:
             self._jobs[job.id] = job
         job.connect_callback(self._finished)
@@ -185,18 +237,40 @@ class JobService:
     def getJobState(self, job_id: Any) -> str:  # noqa: N802
         return Job.get_status_from_id(self._id(job_id))
 
-    def waitJob(self, job_id: Any, timeout: float | None = None) -> str:  # noqa: N802
-        """Wait for a job (at most ``timeout`` and ``max_wait`` s); return its state then."""
+    def _wait_limit(self, timeout: Any) -> float | None:
         limit = self.max_wait
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
                 raise ValueError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
             limit = timeout if limit is None else min(limit, timeout)
+        return limit
+
+    def waitJob(self, job_id: Any, timeout: float | None = None) -> str:  # noqa: N802
+        """Wait for a job (at most ``timeout`` and ``max_wait`` s); return its state then."""
+        limit = self._wait_limit(timeout)
         job = Job.get_job_from_id(self._id(job_id))
         if job is None:
             return Job.get_status_from_id(self._id(job_id))
         job.wait(limit)
         return job.status
+
+    def when_over(self, job_id: Any, timeout: float | None, answer: Callable[[str], None]) -> bool:
+        """``waitJob`` without blocking: ``answer(state)`` is called once, when the job ends or
+        ``timeout`` (bounded by ``max_wait``) has passed. False when the answer is due now."""
+        limit = self._wait_limit(timeout)
+        job = Job.get_job_from_id(self._id(job_id))
+        if job is None or job.finished or (limit is not None and limit <= 0):
+            return False
+        once = threading.Lock()
+
+        def fire(_job: Any = None) -> None:
+            if once.acquire(blocking=False):
+                answer(job.status)
+
+        job.connect_callback(fire)
+        if limit is not None:
+            self._deadlines.add(time.monotonic() + limit, fire)
+        return True
 
     def initPlugin(self, plugin: str) -> str:  # noqa: N802
         """Load (and make once) plugin ``plugin``; a message saying whether it worked."""
@@ -204,7 +278,7 @@ class JobService:
             raise ValueError(f"a plugin name is a string, not {plugin!r}")
         try:
             instance = self.factory(plugin)
-        except Exception as exc:
+        except Exception as exc:  # the client gets the reason in the reply
             log.warning("initPlugin %s: %s", plugin, exc)
             return f"Plugin not found: {plugin}, {exc}"
         doc = (type(instance).__doc__ or "").strip()

@@ -29,7 +29,7 @@ import tango
 from tango import AttrWriteType, DevState
 from tango.server import Device, attribute, command, run
 
-from .job import _jsonable
+from .persistence import jsonable
 from .service import JobService, UnknownJob
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class DahuDS(Device):
     @staticmethod
     def _json(getter, job_id: int) -> str:
         try:
-            return json.dumps(getter(job_id), default=_jsonable, indent=4)
+            return json.dumps(getter(job_id), default=jsonable, indent=4)
         except UnknownJob as exc:
             return str(exc)
 
