@@ -311,9 +311,10 @@ def _processor_names(names: Any, processors: Mapping[str, Any], key: str) -> tup
         raise ConfigError(f"{key}: expected a list of processor names, got {describe_value(names)}")
     for name in names:
         if name not in processors:
-            raise ConfigError(f"{key}: no processor named '{name}'{_hint(name, processors)} Define it in a "
-                              f"[processors.{name}] table" + (f" (processors: {', '.join(processors)})"
-                                                              if processors else ""))
+            close = did_you_mean(name, processors)
+            raise ConfigError(f"{key}: no processor named '{name}'; define it in a [processors.{name}] table"
+                              + (f" (processors: {', '.join(processors)})" if processors else "")
+                              + (f"; did you mean '{close}'?" if close else ""))
     return tuple(names)
 
 
