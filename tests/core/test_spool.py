@@ -234,9 +234,12 @@ def test_lab_run_killed_with_sigkill_while_the_writer_is_down_loses_nothing(tmp_
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         time.sleep(0.2)
-        if spool_file.exists() and sqlite3.connect(spool_file).execute(
-                "SELECT count(*) FROM pending").fetchone()[0] >= 20:
-            break
+        try:
+            if spool_file.exists() and sqlite3.connect(spool_file).execute(
+                    "SELECT count(*) FROM pending").fetchone()[0] >= 20:
+                break
+        except sqlite3.OperationalError:  # the file exists, its tables are not made yet
+            continue
     child.send_signal(signal.SIGKILL)
     child.wait()
     spooled = set(sqlite3.connect(spool_file).execute("SELECT time FROM pending").fetchall())

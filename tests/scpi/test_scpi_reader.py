@@ -6,6 +6,7 @@ import pytest
 from scpi_helpers import variables
 
 from lab_scpi.reader import ScpiReader
+from lab_scpi.simulator import Simulator
 
 EVERY_OPTION = (
     "MEAS:VOLT?",                          # float (the variable's type)
@@ -190,3 +191,18 @@ def test_query_delay_is_passed_to_visa(make_reader):
     reader = make_reader(query_delay_s=0.01)
     assert reader.read(variables("MEAS:VOLT?"))[0].error is None
     assert reader._inst.query_delay == 0.01
+
+
+def test_an_instrument_without_error_queue_gets_a_hint():
+    """A line device that answers only what it knows: SYST:ERR? goes unanswered at open."""
+    with Simulator() as sim:
+        sim.instrument.commands = [c for c in sim.instrument.commands if not c[0].fullmatch("SYST:ERR?")]
+        reader = ScpiReader(sim.resource, timeout_s=0.2)
+        reader.open()
+        try:
+            (sample,) = reader.read(variables("MEAS:VOLT?"))
+            assert "to SYST:ERR?; if this instrument has no error queue, set error_query" in sample.error
+            reader.error_query = ""
+            assert reader.read(variables("MEAS:VOLT?"))[0].error is None
+        finally:
+            reader.close()

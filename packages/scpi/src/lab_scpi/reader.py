@@ -211,7 +211,11 @@ class ScpiReader(Reader):
                 raise Down(f"{self.resource} answers *IDN? with {who!r}, which does not match idn = "
                            f"{self.idn!r}: is this the right instrument?")
         if self.error_query:
-            old = self._drain()
+            try:
+                old = self._drain()
+            except NoAnswer as exc:
+                raise NoAnswer(f"{exc} to {self.error_query}; if this instrument has no error queue, set "
+                               'error_query = ""') from None
             if old:
                 log.info("scpi %s: cleared %d earlier error(s): %s", self.resource, len(old), _text(old))
         for command in self.init:
