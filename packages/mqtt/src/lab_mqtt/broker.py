@@ -112,7 +112,7 @@ class Broker:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                              clean_session=None if self.v5 else not persistent,
                              protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311, manual_ack=manual_ack)
-        if self.username is not None:
+        if self.username:  # "" (an unset ${VAR:-}) is anonymous too
             client.username_pw_set(self.username, self.password)
         if self.tls:
             client.tls_set(ca_certs=self.ca_certs, certfile=self.certfile, keyfile=self.keyfile)

@@ -96,6 +96,7 @@ class MQTTReader(Reader):
         self.client_id = client_id
         self.min_interval_ms = float(min_interval_ms)
         self._topics: dict[str, str] = {}  # codename -> topic filter
+        self._routes: dict[str, list[str]] = {}  # topic -> codenames whose filter matches it
         self._subscribed: set[str] = set()
         self._client = None
         self._connected = threading.Event()
@@ -129,6 +130,7 @@ class MQTTReader(Reader):
     def _want(self, codename: str, topic: str) -> None:
         with self._lock:
             self._topics[codename] = topic
+            self._routes.clear()  # topic -> codenames, remade as messages come
             self._pending.setdefault(codename, collections.deque())
         if self._connected.is_set() and topic not in self._subscribed:
             self._subscribe([topic])
@@ -231,7 +233,10 @@ class MQTTReader(Reader):
         topic = message.topic
         self.received += 1
         with self._lock:
-            codenames = [c for c, sub in self._topics.items() if sub == topic or topic_matches_sub(sub, topic)]
+            codenames = self._routes.get(topic)
+            if codenames is None:  # a topic seen for the first time: match it once against every filter
+                codenames = self._routes[topic] = [c for c, sub in self._topics.items()
+                                                   if sub == topic or topic_matches_sub(sub, topic)]
             if not self.buffered:
                 for codename in codenames:
                     self._latest[codename] = (reading, arrival)
