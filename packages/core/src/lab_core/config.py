@@ -271,7 +271,7 @@ class Plan:
 def plan(data: Mapping[str, Any], registry: Registry | None = None) -> Plan:
     """Check ``data`` (a parsed configuration) and make its readers and writers."""
     data = _table(data, "configuration")
-    if not isinstance(data.get("contexts", []), list) or not data.get("contexts", [None]):
+    if not isinstance(data.get("contexts"), list) or not data["contexts"]:
         raise ConfigError("contexts: expected at least one [[contexts]] table")
     for section in ("readers", "writers"):
         if not data.get(section, {"": 0}):
