@@ -36,40 +36,97 @@ def test_a_good_config_builds(tmp_path):
         setup.collector.close()
 
 
+V = "contexts[0].variables[0]"
+
+
 @pytest.mark.parametrize("overrides, message", [
-    ({"contexts": []}, r"contexts: expected at least one"),
-    ({"contexts": [{"id": 1, "variables": []}]}, r"contexts\[0\]\.variables: a context needs"),
+    ({"contexts": []}, "contexts: expected at least one [[contexts]] table"),
+    ({"contexts": [{"id": 1, "variables": []}]},
+     "contexts[0].variables: a context needs at least one [[contexts.variables]]"),
     ({"contexts": [{"id": 1, "variables": [variable(codename="bad name")]}]},
-     r"contexts\[0\]\.variables\[0\]\.codename: codename 'bad name' contains ' '"),
+     f"{V}.codename: codename 'bad name' contains ' ': codenames may not contain spaces or any of # , ; : &"),
     ({"contexts": [{"id": 1, "variables": [variable(interval_ms=-5)]}]},
-     r"contexts\[0\]\.variables\[0\]\.interval_ms: interval_ms must be positive"),
+     f"{V}.interval_ms: interval_ms must be positive, got -5"),
+    ({"contexts": [{"id": 1, "variables": [variable(id="one")]}]},
+     f'{V}.id: expected a whole number, got the string "one"; for example id = 1'),
     ({"contexts": [{"id": 1, "variables": [variable(type="double")]}]},
-     r"variables\[0\]\.type: value type 'double'"),
+     f'{V}.type: expected one of "float", "int", "bool", "str", got the string "double"; for example type = "float"'),
     ({"contexts": [{"id": 1, "variables": [variable(colour="red")]}]},
-     r"variables\[0\]\.colour: unknown key; allowed keys are address, codename"),
+     f"{V}.colour: unknown key 'colour'. The keys of a variable are: address, codename, description, id, "
+     "interval_ms, processors, reader, type, unit"),
+    ({"contexts": [{"id": 1, "variables": [variable(codenam="x")]}]},
+     f"{V}.codenam: unknown key 'codenam'; did you mean 'codename'? The keys of a variable are: address, "
+     "codename, description, id, interval_ms, processors, reader, type, unit"),
     ({"contexts": [{"id": 1, "variables": [{"id": 1, "codename": "x", "reader": "demo"}]}]},
-     r"variables\[0\]\.address: missing"),
-    ({"contexts": [{"id": 1, "variables": [variable(reader="plc")]}]},
-     r"variables\[0\]\.reader: no reader named 'plc'; readers are demo"),
+     f"{V}: address is missing (where the reader finds it, in the reader's own syntax); add address = \"...\""),
+    ({"contexts": [{"id": 1, "variables": [variable(reader="dmeo")]}]},
+     f"{V}.reader: no reader named 'dmeo'; did you mean 'demo'? The readers are: demo"),
     ({"contexts": [{"id": 1, "variables": [variable(address="square")]}]},
-     r"variables\[0\]\.address: variable 'c_a': demo signal 'square' is unknown"),
-    ({"contexts": [{"id": 1, "duration_s": -1, "variables": [variable()]}]}, r"contexts\[0\]: duration_s"),
+     f"{V}.address: variable 'c_a': demo signal 'square' is unknown; use one of sine, ramp, random, fail"),
+    ({"contexts": [{"id": 1, "duration_s": -1, "variables": [variable()]}]},
+     "contexts[0].duration_s: duration_s must be positive, got -1"),
+    ({"contexts": [{"id": 1, "writers": "out", "variables": [variable()]}]},
+     'contexts[0].writers: expected a list of strings, got the string "out"; for example writers = []'),
     ({"contexts": [{"id": 1, "writers": ["db"], "variables": [variable()]}]},
-     r"contexts\[0\]\.writers: no writer named 'db'"),
+     "contexts[0].writers: no writer named 'db'. The writers are: out"),
     ({"contexts": [{"id": 1, "variables": [variable()]}, {"id": 1, "variables": [variable()]}]},
-     r"contexts\[1\]\.id: context id 1 is used twice"),
-    ({"readers": {"demo": {"plugin": "modbus2"}}}, r"readers\.demo: no reader named 'modbus2'"),
-    ({"readers": {"demo": {"speed": 3}}}, r"readers\.demo\.speed: unknown key 'speed'\. The options of the demo"),
-    ({"writers": {}}, r"writers: at least one"),
-    ({"writers": {"out": {"plugin": "null", "spool": "cloud"}}}, r"writers\.out\.spool: spool kind 'cloud'"),
-    ({"collector": {"spool_dirr": "x"}}, r"collector\.spool_dirr: unknown key"),
-    ({"collector": {"interval_policy": "maybe"}}, r"collector: 'maybe' is not a valid IntervalPolicy"),
-    ({"extra": 1}, r"configuration\.extra: unknown key"),
-    ({"readers": ["demo"]}, r"readers: expected a table"),
+     "contexts[1].id: context id 1 is used twice"),
+    ({"contexts": [{"id": 1, "variables": [variable(), variable(id=2, codename="c_b"), variable(id=3)]}]},
+     "contexts[0].variables[2].codename: 'c_a' is also contexts[0].variables[0]; a codename appears once per context"),
+    ({"contexts": [{"id": 1, "variables": [variable(), variable(id=2, codename="c_b"), variable(id=3, codename="c_c")]},
+                   {"id": 2, "variables": [variable(id=3, codename="c_c", address="ramp")]}]},
+     "contexts[1].variables[0]: codename 'c_c' is also contexts[0].variables[2], with another address sine there, "
+     "ramp here; give one of them another codename, or read both the same way"),
+    ({"readers": {"demo": {"plugin": "dmeo"}}},
+     "readers.demo.plugin: no reader named 'dmeo'; did you mean 'demo'? Installed readers: "),
+    ({"readers": {"demo": {"speed": 3}}},
+     "readers.demo.speed: unknown key 'speed'. The options of the demo reader are: min_interval_ms"),
+    ({"readers": {"demo": {"min_interval_ms": "fast"}}},
+     'readers.demo.min_interval_ms: expected a number, got the string "fast"; for example min_interval_ms = 0.0'),
+    ({"writers": {}}, "writers: at least one [writers.NAME] table is needed"),
+    ({"writers": {"out": {"plugin": "null", "spool": "cloud"}}},
+     'writers.out.spool: expected one of "memory", "disk" or a table, got the string "cloud"; '
+     'for example spool = "memory"'),
+    ({"collector": {"spool_dirr": "x"}},
+     "collector.spool_dirr: unknown key 'spool_dirr'; did you mean 'spool_dir'? The keys of [collector] are: "
+     "disabled_plugins, flush_timeout_s, interval_policy, spool_dir"),
+    ({"collector": {"interval_policy": "maybe"}},
+     'collector.interval_policy: expected one of "clamp", "ignore", "error", got the string "maybe"; '
+     'for example interval_policy = "clamp"'),
+    ({"collector": {"flush_timeout_s": "ten"}},
+     'collector.flush_timeout_s: expected a number, got the string "ten"; for example flush_timeout_s = 10.0'),
+    ({"collector": {"disabled_plugins": "core"}},
+     'collector.disabled_plugins: expected a list of strings, got the string "core"; '
+     "for example disabled_plugins = []"),
+    ({"extra": 1}, "configuration.extra: unknown key 'extra'. The sections of a configuration are: collector, "
+                   "contexts, processors, readers, writers"),
+    ({"readers": ["demo"]}, 'configuration.readers: expected a table, got the list ["demo"]; for example readers = {}'),
 ])
 def test_bad_configs_name_the_key(overrides, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError) as caught:
         build(config(**overrides))
+    if message.endswith("Installed readers: "):  # the rest lists what is installed here
+        assert str(caught.value).startswith(message)
+    else:
+        assert str(caught.value) == message
+    for python_text in ("<class", "Attribute(", "__init__", "IntervalPolicy", "Error:"):
+        assert python_text not in str(caught.value)
+
+
+def test_the_same_codename_read_the_same_way_in_two_contexts_is_fine():
+    setup = build(config(contexts=[{"id": 1, "variables": [variable()]},
+                                   {"id": 2, "variables": [variable(interval_ms=500)]}]))
+    setup.collector.close()
+
+
+def test_a_mysql_writer_without_database_names_only_database():
+    pytest.importorskip("lab_mysql")
+    with pytest.raises(ConfigError) as caught:
+        build(config(writers={"db": {"plugin": "mysql", "setup": "lab", "hots": "x"}}))
+    assert str(caught.value).startswith("writers.db.hots: unknown key 'hots'; did you mean 'host'?")
+    with pytest.raises(ConfigError) as caught:
+        build(config(writers={"db": {"plugin": "mysql", "setup": "lab", "port": 3306}}))
+    assert str(caught.value) == 'writers.db: database is missing (database name); add database = "cinfdata"'
 
 
 def test_load_names_the_file(tmp_path):

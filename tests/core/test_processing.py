@@ -123,7 +123,8 @@ def test_configuration_shape_of_the_issue(tmp_path):
     ({"writers": {"db": {"plugin": "null", "processors": ["fast"]}}},
      r"writers.db.processors: no processor named 'fast'; define it in a \[processors.fast\] table"),
     ({"processors": {"slow": {"plugin": "deadband"}}}, "processors.slow: .*exactly one band"),
-    ({"processors": {"slow": {"plugin": "deadbnd", "absolute": 1}}}, "processors.slow: .*no processor named"),
+    ({"processors": {"slow": {"plugin": "deadbnd", "absolute": 1}}},
+     r"processors\.slow\.plugin: no processor named 'deadbnd'; did you mean 'deadband'\?"),
 ])
 def test_configuration_errors_name_the_key(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):

@@ -46,14 +46,14 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from .collector import Collector, IntervalPolicy
 from .errors import ConfigError, LabError
-from .model import Context, Variable
-from .options import check_options
+from .model import DEFAULT_DURATION_S, DEFAULT_INTERVAL_MS, DEFAULT_MIN_INTERVAL_MS, Context, InvalidField, Variable
+from .options import check_options, check_table, describe_value, did_you_mean, option
 from .registry import Registry
 from .spool import make_spool
 
@@ -62,10 +62,50 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-COLLECTOR_KEYS = {"spool_dir", "interval_policy", "flush_timeout_s", "disabled_plugins"}
-CONTEXT_KEYS = {"id", "variables", "min_interval_ms", "default_interval_ms", "duration_s", "writers"}
-VARIABLE_KEYS = {"id", "codename", "reader", "address", "type", "interval_ms", "unit", "description",
-                 "processors"}
+# What each table of a configuration may hold (docs/config.md is generated from these tables).
+Table = dict[str, Any]
+
+TOP_LEVEL = (
+    option("collector", Table, {}, "settings of the collector itself"),
+    option("readers", dict[str, Table], description="[readers.NAME] tables: reader instances"),
+    option("processors", dict[str, Table], {}, "[processors.NAME] tables: stream processors"),
+    option("writers", dict[str, Table], description="[writers.NAME] tables: writer instances"),
+    option("contexts", list[Table], description="[[contexts]] tables: what is read, when"),
+)
+COLLECTOR = (
+    option("spool_dir", str, "var/spool", "where disk spools live (one file per writer)"),
+    option("interval_policy", Literal["clamp", "ignore", "error"], "clamp",
+           "an interval below a reader's minimum: clamp it, ignore the minimum, or refuse the context"),
+    option("flush_timeout_s", float, 10.0, "seconds closing waits for writers to deliver"),
+    option("disabled_plugins", list[str], [], "plugin names to leave out, as LAB_DISABLE_PLUGINS"),
+)
+READER = (option("plugin", str, "(the instance name)", "which reader plugin", example="demo"),)
+WRITER = (
+    option("plugin", str, "(the instance name)", "which writer plugin", example="sqlite"),
+    option("spool", Literal["memory", "disk"] | Table, "memory",
+           'where samples wait for the writer: "memory", "disk", or { kind = …, capacity = …, policy = … }'),
+    option("processors", list[str], [], "processors applied, in order, to every sample this writer gets"),
+)
+PROCESSOR = (option("plugin", str, "(the instance name)", "which processor plugin"),)
+CONTEXT = (
+    option("id", int, description="context number, unique in the configuration", example=1),
+    option("variables", list[Table], description="[[contexts.variables]] tables"),
+    option("min_interval_ms", float, DEFAULT_MIN_INTERVAL_MS, "shortest interval any variable may ask for"),
+    option("default_interval_ms", float, DEFAULT_INTERVAL_MS, "interval of variables that give none"),
+    option("duration_s", float, DEFAULT_DURATION_S, "the context stops after this many seconds"),
+    option("writers", list[str] | None, None, "writers this context feeds (default: all)"),
+)
+VARIABLE = (
+    option("id", int, description="variable number", example=1),
+    option("codename", str, description="name of the value (no spaces or # , ; : &)", example="plc_temperature"),
+    option("reader", str, description="the [readers.NAME] instance that reads it", example="plc"),
+    option("address", str, description="where the reader finds it, in the reader's own syntax"),
+    option("type", Literal["float", "int", "bool", "str"], "float", "the value's type"),
+    option("interval_ms", float | None, None, "read interval (default: the context's)"),
+    option("unit", str | None, None, "unit shown on screens and stored in descriptions tables"),
+    option("description", str | None, None, "what the value is (stored in descriptions tables)"),
+    option("processors", list[str], [], "processors applied, in order, to this variable for every writer"),
+)
 
 
 @attrs.frozen
@@ -121,16 +161,13 @@ def read_toml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _table(data: Any, key: str) -> dict[str, Any]:
+def _table(data: Any, key: str, options: tuple = (), label: str = "") -> dict[str, Any]:
+    """``data`` as a dict, checked against ``options`` (when given) at ``key``."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{key}: expected a table, got {type(data).__name__} {data!r}")
+        raise ConfigError(f"{key}: expected a table, got {describe_value(data)}")
+    if options:
+        check_table(data, options, key, label or f"keys of {key}")
     return dict(data)
-
-
-def _no_unknown(data: Mapping[str, Any], allowed: set[str], key: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}: unknown key; allowed keys are {', '.join(sorted(allowed))}")
 
 
 def parse_contexts(raw: Any) -> tuple[Context, ...]:
@@ -139,17 +176,15 @@ def parse_contexts(raw: Any) -> tuple[Context, ...]:
     contexts, ids = [], set()
     for i, item in enumerate(raw):
         key = f"contexts[{i}]"
-        item = _table(item, key)
-        _no_unknown(item, CONTEXT_KEYS, key)
-        variables = [_variable(v, f"{key}.variables[{j}]") for j, v in enumerate(item.pop("variables", []))]
-        if not variables:
+        if isinstance(item, Mapping) and not item.get("variables", True):
             raise ConfigError(f"{key}.variables: a context needs at least one [[contexts.variables]]")
+        item = _table(item, key, CONTEXT, "keys of a context")
+        variables = [_variable(v, f"{key}.variables[{j}]") for j, v in enumerate(item.pop("variables"))]
+        _no_codename_twice(variables, key)
         try:
             context = Context(variables=variables, **item)
-        except KeyError as exc:
-            raise ConfigError(f"{key}.{exc.args[0]}: missing") from None
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{key}: {exc}") from None
+        except InvalidField as exc:
+            raise ConfigError(f"{key}.{exc.field}: {exc}") from None
         if context.id in ids:
             raise ConfigError(f"{key}.id: context id {context.id} is used twice")
         ids.add(context.id)
@@ -158,41 +193,64 @@ def parse_contexts(raw: Any) -> tuple[Context, ...]:
 
 
 def _variable(raw: Any, key: str) -> Variable:
-    data = _table(raw, key)
-    _no_unknown(data, VARIABLE_KEYS, key)
-    for required in ("id", "codename", "reader", "address"):
-        if required not in data:
-            raise ConfigError(f"{key}.{required}: missing")
+    data = _table(raw, key, VARIABLE, "keys of a variable")
     if "type" in data:
         data["value_type"] = data.pop("type")
     try:
         return Variable(**data)
-    except (TypeError, ValueError) as exc:
-        field = next((f for f in ("codename", "interval_ms", "value_type", "unit", "description", "processors",
-                                  "id", "reader", "address")
-                      if f in str(exc) or f.replace("value_", "") in str(exc)), None)
-        where = f"{key}.{'type' if field == 'value_type' else field}" if field else key
-        raise ConfigError(f"{where}: {exc}") from None
+    except InvalidField as exc:
+        raise ConfigError(f"{key}.{'type' if exc.field == 'value_type' else exc.field}: {exc}") from None
 
 
-def _plugin_instances(kind: str, raw: Any, registry: Registry, reserved: set[str]) -> dict[str, tuple[Any, dict]]:
+def _no_codename_twice(variables: list[Variable], key: str) -> None:
+    seen: dict[str, int] = {}
+    for j, variable in enumerate(variables):
+        if variable.codename in seen:
+            raise ConfigError(f"{key}.variables[{j}].codename: '{variable.codename}' is also "
+                              f"{key}.variables[{seen[variable.codename]}]; a codename appears once per context")
+        seen[variable.codename] = j
+
+
+def _same_codename_same_source(contexts: tuple[Context, ...]) -> None:
+    """One codename is one value: every context that names it reads it the same way."""
+    first: dict[str, tuple[str, Variable]] = {}
+    for i, context in enumerate(contexts):
+        for j, variable in enumerate(context.variables):
+            where = f"contexts[{i}].variables[{j}]"
+            if variable.codename not in first:
+                first[variable.codename] = (where, variable)
+                continue
+            there, other = first[variable.codename]
+            differ = [f"{name} {getattr(other, attr)!s} there, {getattr(variable, attr)!s} here"
+                      for name, attr in (("reader", "reader"), ("address", "address"), ("type", "value_type"))
+                      if getattr(other, attr) != getattr(variable, attr)]
+            if differ:
+                raise ConfigError(f"{where}: codename '{variable.codename}' is also {there}, with another "
+                                  f"{'; '.join(differ)}; give one of them another codename, or read both "
+                                  f"the same way")
+
+
+def _plugin_instances(kind: str, raw: Any, registry: Registry, reserved: tuple) -> dict[str, tuple[Any, dict]]:
     instances = {}
     for name, options in _table(raw or {}, f"{kind}s").items():
         key = f"{kind}s.{name}"
         options = _table(options, key)
-        extra = {k: options.pop(k) for k in reserved if k in options}
-        plugin = options.pop("plugin", name)
+        own = {o.name: o for o in reserved}
+        check_table({k: v for k, v in options.items() if k in own}, reserved, key)
+        extra = {k: options.pop(k) for k in own if k in options}
+        plugin = extra.pop("plugin", name)
         try:
             cls = registry.get_class(kind, plugin)
         except LabError as exc:
-            raise ConfigError(f"{key}: {exc}") from None
+            where = f"{key}.plugin" if "plugin" in options or plugin != name else key
+            raise ConfigError(f"{where}: {exc}") from None
         check_options(cls, options, key, f"the {plugin} {kind}")
         try:
             instances[name] = (cls(**options), extra)
         except LabError as exc:
             raise ConfigError(f"{key}: {exc}") from None
-        except (TypeError, ValueError, OSError) as exc:
-            raise ConfigError(f"{key}: {type(exc).__name__}: {exc}") from None
+        except (TypeError, ValueError, OSError) as exc:  # the plugin's own checks of its values
+            raise ConfigError(f"{key}: {exc}") from None
     return instances
 
 
@@ -213,14 +271,19 @@ class Plan:
 def plan(data: Mapping[str, Any], registry: Registry | None = None) -> Plan:
     """Check ``data`` (a parsed configuration) and make its readers and writers."""
     data = _table(data, "configuration")
-    _no_unknown(data, {"collector", "readers", "processors", "writers", "contexts"}, "configuration")
-    settings = _table(data.get("collector", {}), "collector")
-    _no_unknown(settings, COLLECTOR_KEYS, "collector")
+    if not isinstance(data.get("contexts"), list) or not data["contexts"]:
+        raise ConfigError("contexts: expected at least one [[contexts]] table")
+    for section in ("readers", "writers"):
+        if not data.get(section, {"": 0}):
+            raise ConfigError(f"{section}: at least one [{section}.NAME] table is needed")
+    _table(data, "configuration", TOP_LEVEL, "sections of a configuration")
+    settings = _table(data.get("collector", {}), "collector", COLLECTOR, "keys of [collector]")
     registry = registry or Registry(disabled=settings.get("disabled_plugins", ()))
     contexts = parse_contexts(data.get("contexts"))
-    readers = {n: r for n, (r, _) in _plugin_instances("reader", data.get("readers"), registry, set()).items()}
+    _same_codename_same_source(contexts)
+    readers = {n: r for n, (r, _) in _plugin_instances("reader", data.get("readers"), registry, READER).items()}
     processors = _processors(data.get("processors"), registry)
-    writers = _plugin_instances("writer", data.get("writers"), registry, {"spool", "processors"})
+    writers = _plugin_instances("writer", data.get("writers"), registry, WRITER)
     if not readers:
         raise ConfigError("readers: at least one [readers.NAME] table is needed")
     if not writers:
@@ -231,11 +294,6 @@ def plan(data: Mapping[str, Any], registry: Registry | None = None) -> Plan:
     for i, context in enumerate(contexts):
         for j, variable in enumerate(context.variables):
             _processor_names(variable.processors, processors, f"contexts[{i}].variables[{j}].processors")
-    try:
-        IntervalPolicy(settings.get("interval_policy", "clamp"))
-        float(settings.get("flush_timeout_s", 10.0))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"collector: {exc}") from None
     return Plan(readers, {n: w for n, (w, _) in writers.items()},
                 {n: extra.get("spool") for n, (_, extra) in writers.items()},
                 processors, {n: names for n, names in chains.items() if names}, contexts, settings, registry)
@@ -243,18 +301,20 @@ def plan(data: Mapping[str, Any], registry: Registry | None = None) -> Plan:
 
 def _processors(raw: Any, registry: Registry) -> dict[str, Any]:
     """``{name: factory}``: one instance is made now so that bad options fail here, with their key."""
-    made = _plugin_instances("processor", raw, registry, set())
+    made = _plugin_instances("processor", raw, registry, PROCESSOR)
     return {name: functools.partial(type(made[name][0]), **{k: v for k, v in table.items() if k != "plugin"})
             for name, table in _table(raw or {}, "processors").items()}
 
 
 def _processor_names(names: Any, processors: Mapping[str, Any], key: str) -> tuple[str, ...]:
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"{key}: expected a list of processor names, got {names!r}")
+        raise ConfigError(f"{key}: expected a list of processor names, got {describe_value(names)}")
     for name in names:
         if name not in processors:
-            raise ConfigError(f"{key}: no processor named {name!r}; define it in a [processors.{name}] table"
-                              + (f" (processors: {', '.join(processors)})" if processors else ""))
+            close = did_you_mean(name, processors)
+            raise ConfigError(f"{key}: no processor named '{name}'; define it in a [processors.{name}] table"
+                              + (f" (processors: {', '.join(processors)})" if processors else "")
+                              + (f"; did you mean '{close}'?" if close else ""))
     return tuple(names)
 
 
@@ -278,18 +338,23 @@ def build(data: Mapping[str, Any], registry: Registry | None = None, base_dir: s
     return Setup(collector, checked.contexts)
 
 
+def _hint(name: str, choices) -> str:
+    close = did_you_mean(name, choices)
+    return f"; did you mean '{close}'?" if close else "."
+
+
 def _check_references(contexts, readers, writers) -> None:
     for i, context in enumerate(contexts):
         for name in context.writers or ():
             if name not in writers:
-                raise ConfigError(f"contexts[{i}].writers: no writer named {name!r}; "
-                                  f"writers are {', '.join(writers)}")
+                raise ConfigError(f"contexts[{i}].writers: no writer named '{name}'{_hint(name, writers)} "
+                                  f"The writers are: {', '.join(writers)}")
         for j, variable in enumerate(context.variables):
             key = f"contexts[{i}].variables[{j}]"
             reader = readers.get(variable.reader)
             if reader is None:
-                raise ConfigError(f"{key}.reader: no reader named {variable.reader!r}; "
-                                  f"readers are {', '.join(readers)}")
+                raise ConfigError(f"{key}.reader: no reader named '{variable.reader}'{_hint(variable.reader, readers)}"
+                                  f" The readers are: {', '.join(readers)}")
             try:
                 reader.check_address(variable)
             except ValueError as exc:

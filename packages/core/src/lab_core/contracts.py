@@ -1,7 +1,8 @@
 """What a plugin implements: readers, writers, transports, stream processors and jobs.
 
 A plugin class is handed its options from the configuration as keyword
-arguments, declared once in its ``__init__`` (see ``lab_core.options``). Heavy dependencies (pymodbus, pymysql, dask…) are imported in
+arguments, declared once in its ``__init__`` (see ``lab_core.options``).
+Heavy dependencies (pymodbus, pymysql, dask…) are imported in
 ``__init__``/``open`` or in the class's own module, never in the plugin module,
 so that discovering and listing plugins stays fast.
 """

@@ -42,10 +42,44 @@ def check_codename(codename: object) -> str:
     return codename
 
 
+class InvalidField(ValueError):
+    """A model field's value is wrong; ``field`` names it (configurations map it to their key)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _field_errors(validator):
+    """Raise the validator's ValueError as an ``InvalidField`` naming the attribute."""
+    def check(instance, attribute, value):
+        try:
+            validator(instance, attribute, value)
+        except InvalidField:
+            raise
+        except ValueError as exc:
+            raise InvalidField(attribute.name, str(exc)) from None
+    return check
+
+
+@_field_errors
 def _codename(instance, attribute, value):
     check_codename(value)
 
 
+@_field_errors
+def _integer(instance, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{attribute.name} must be a whole number, got {value!r}")
+
+
+@_field_errors
+def _string(instance, attribute, value):
+    if not isinstance(value, str):
+        raise ValueError(f"{attribute.name} must be a string, got {value!r}")
+
+
+@_field_errors
 def _positive_or_none(instance, attribute, value):
     if value is None:
         return
@@ -55,11 +89,13 @@ def _positive_or_none(instance, attribute, value):
         raise ValueError(f"{attribute.name} must be positive, got {value!r}")
 
 
+@_field_errors
 def _non_empty_name(instance, attribute, value):
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{attribute.name} must be a non-empty name, got {value!r}")
 
 
+@_field_errors
 def _value_type(instance, attribute, value):
     if value not in VALUE_TYPES:
         raise ValueError(
@@ -74,6 +110,7 @@ MAX_DESCRIPTION_LENGTH = 255
 
 
 def _text(limit: int):
+    @_field_errors
     def check(instance, attribute, value):
         if value is None:
             return
@@ -95,6 +132,7 @@ def _names(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+@_field_errors
 def _each_name(instance, attribute, names):
     for name in names:
         if not isinstance(name, str) or not name.strip():
@@ -111,9 +149,9 @@ class Variable:
     processors applied, in order, to this variable's samples for every writer.
     """
 
-    id: int = attrs.field(validator=attrs.validators.instance_of(int))
+    id: int = attrs.field(validator=_integer)
     codename: str = attrs.field(validator=_codename)
-    address: str = attrs.field(validator=attrs.validators.instance_of(str))
+    address: str = attrs.field(validator=_string)
     reader: str = attrs.field(validator=_non_empty_name)
     value_type: str = attrs.field(default="float", validator=_value_type)
     interval_ms: float | None = attrs.field(default=None, validator=_positive_or_none)
@@ -151,7 +189,7 @@ class Context:
     carry the state and the start/end dates (see ``Collector.context``).
     """
 
-    id: int = attrs.field(validator=attrs.validators.instance_of(int))
+    id: int = attrs.field(validator=_integer)
     variables: tuple[Variable, ...] = attrs.field(converter=_variables, validator=_check_variables)
     min_interval_ms: float = attrs.field(default=DEFAULT_MIN_INTERVAL_MS, validator=_positive_or_none)
     default_interval_ms: float = attrs.field(default=DEFAULT_INTERVAL_MS, validator=_positive_or_none)

@@ -22,6 +22,7 @@ import functools
 import inspect
 import json
 import math
+import operator
 import os
 import types
 import typing
@@ -75,7 +76,7 @@ def option(name: str, type: Any, default: Any = NO_DEFAULT, description: str = "
 # -- reading the declaration -----------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _declaration(cls: type) -> tuple[tuple[Option, ...], tuple[str, ...], bool]:
     """``(options, names without description, open)``; ``open``: undeclared ``**kwargs`` reach a base."""
     found: dict[str, Option] = {}
@@ -139,10 +140,10 @@ def check_options(cls: type, options: Mapping[str, Any], key: str, label: str | 
     """Check a plugin's configuration table ``options`` (at ``key``, e.g. ``readers.plc``) against
     what ``cls`` declares, before the instance is made; ``ConfigError`` naming the exact key if wrong."""
     declared, _, is_open = _declaration(cls)
-    check_table(options, declared, key, label or "this plugin", allow_unknown=is_open)
+    check_table(options, declared, key, f"options of {label or 'this plugin'}", allow_unknown=is_open)
 
 
-def check_table(data: Mapping[str, Any], options: Sequence[Option], key: str, label: str = "this table",
+def check_table(data: Mapping[str, Any], options: Sequence[Option], key: str, what: str = "keys of this table",
                 allow_unknown: bool = False) -> None:
     """Check ``data`` against ``options``: unknown keys (with "did you mean"), then types, then
     required keys. The first problem is raised as a ``ConfigError`` naming ``key.option``."""
@@ -150,7 +151,7 @@ def check_table(data: Mapping[str, Any], options: Sequence[Option], key: str, la
     if not allow_unknown:
         for name in data:
             if name not in known:
-                raise ConfigError(unknown_message(f"{key}.{name}", name, known, f"options of {label}"))
+                raise ConfigError(unknown_message(f"{key}.{name}", name, known, what))
     for name, value in data.items():
         if name in known and not matches(known[name].type, value):
             raise ConfigError(type_message(f"{key}.{name}", known[name], value))
@@ -210,7 +211,7 @@ def _is_table(tp: Any) -> bool:
 
 def _element(tp: Any) -> Any:
     args = [a for a in typing.get_args(tp) if a is not Ellipsis]
-    return Union[tuple(args)] if len(args) > 1 else (args[0] if args else Any)
+    return functools.reduce(operator.or_, args) if args else Any
 
 
 def describe_type(tp: Any, plural: bool = False) -> str:
