@@ -41,11 +41,19 @@ def count_rows(settings: dict) -> int:
         return 0
 
 
+def _as_stored(t: float) -> float:
+    """The time as the MySQL writer stores it: microseconds truncated, as PyExpLabSys's rows are."""
+    from lab_core.writers.sqlite import split_time
+
+    whole, micro = split_time(t)
+    return round(whole + micro / 1e6, 6)
+
+
 def machine_readings(var: Path) -> list[tuple[str, float]]:
     rows = []
     for path in var.glob("m*.csv"):
         with open(path, newline="") as f:
-            rows += [(r["codename"], round(float(r["time"]), 6)) for r in csv.DictReader(f) if not r["error"]]
+            rows += [(r["codename"], _as_stored(float(r["time"]))) for r in csv.DictReader(f) if not r["error"]]
     return rows
 
 
