@@ -49,6 +49,7 @@ class SpoolStats:
     delivered: int = 0  # taken by the writer since open
     dropped: int = 0  # lost to the capacity policy
     set_aside: int = 0  # rejected by the writer, kept aside
+    oldest_time: float | None = None  # unix time of the oldest pending sample (None: nothing pending)
 
 
 #: One spooled sample with its sequence number (the order it was accepted in).
@@ -105,7 +106,12 @@ class Spool(abc.ABC):
 
     def stats(self) -> SpoolStats:
         with self._cond:
-            return attrs.evolve(self._stats, pending=len(self))
+            return attrs.evolve(self._stats, pending=len(self), oldest_time=self._oldest_time())
+
+    def _oldest_time(self) -> float | None:
+        """The time of the sample at the head of the queue (called with the lock held)."""
+        head = self.peek(1)
+        return head[0][1].time if head else None
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release resources; what is still held stays held (on disk) or is reported."""
@@ -147,6 +153,9 @@ class MemorySpool(Spool):
                 for _ in range(max(excess, 0)):
                     self._queue.popleft()
             self._accepted(len(samples))
+
+    def _oldest_time(self) -> float | None:
+        return self._queue[0][1].time if self._queue else None
 
     def _dropped(self, count: int) -> None:
         if count > 0:
@@ -269,6 +278,12 @@ class DiskSpool(Spool):
                 db.execute("COMMIT" if kind is None else "ROLLBACK")
 
         return _Tx()
+
+    def _oldest_time(self) -> float | None:
+        if self._db is None:  # closed
+            return None
+        row = self._db.execute("SELECT time FROM pending ORDER BY seq LIMIT 1").fetchone()
+        return row[0] if row else None
 
     def peek(self, limit: int) -> list[Entry]:
         with self._cond:
