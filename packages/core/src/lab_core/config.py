@@ -7,6 +7,10 @@
     interval_policy = "clamp"   # clamp | ignore | error (interval below a reader's minimum)
     flush_timeout_s = 10        # how long closing waits for writers
     disabled_plugins = []       # plugin names to leave out, as LAB_DISABLE_PLUGINS
+    status = "127.0.0.1:9100"   # status endpoint: /metrics, /healthz, /status (none by default)
+    status_allow = ["10.0.0.0/8"]  # client networks the endpoint answers (default: all who reach it)
+    stats_interval_s = 600      # a stats line in the log every 10 min (none by default)
+    health_writer_stale_s = 120 # and health_reader_stale_s, health_window_s, health_skipped_ratio
 
     [readers.plc]               # a reader instance named "plc"
     plugin = "modbus"           # which reader plugin (default: the instance name)
@@ -45,13 +49,14 @@ from .errors import ConfigError, LabError
 from .model import Context, Variable
 from .registry import Registry
 from .spool import make_spool
+from .status import WATCH_KEYS, WatchSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
 
-COLLECTOR_KEYS = {"spool_dir", "interval_policy", "flush_timeout_s", "disabled_plugins"}
+COLLECTOR_KEYS = {"spool_dir", "interval_policy", "flush_timeout_s", "disabled_plugins", *WATCH_KEYS}
 CONTEXT_KEYS = {"id", "variables", "min_interval_ms", "default_interval_ms", "duration_s", "writers"}
 VARIABLE_KEYS = {"id", "codename", "reader", "address", "type", "interval_ms"}
 
@@ -210,6 +215,7 @@ def plan(data: Mapping[str, Any], registry: Registry | None = None) -> Plan:
         float(settings.get("flush_timeout_s", 10.0))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"collector: {exc}") from None
+    WatchSettings.from_config(settings)
     return Plan(readers, {n: w for n, (w, _) in writers.items()},
                 {n: extra.get("spool") for n, (_, extra) in writers.items()}, contexts, settings, registry)
 

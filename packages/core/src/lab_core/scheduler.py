@@ -86,7 +86,9 @@ class ReaderStats:
     failures: int = 0  # reads or opens that raised
     skipped: int = 0  # due instants missed because the reader was busy
     last_error: str = ""
+    started_time: float = 0.0  # unix time the worker started
     last_ok_time: float = 0.0  # unix time of the last read that did not raise
+    failing: int = 0  # reads that raised since the last one that did not (0: the last read worked)
     last_read_errors: int = 0  # error samples in the most recent read
     lateness_histogram: Histogram = attrs.field(factory=Histogram)
     #: lateness of each read's start after its due instant, seconds (the most recent ones)
@@ -147,6 +149,7 @@ class ReaderWorker:
     # -- life cycle --------------------------------------------------------------
 
     def start(self) -> None:
+        self.stats.started_time = time.time()
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -219,7 +222,7 @@ class ReaderWorker:
                 self._open = True
             samples = self.reader.read(variables)
             samples = _checked(samples, variables)
-            self.stats.last_ok_time = time.time()
+            self.stats.last_ok_time, self.stats.failing = time.time(), 0
         except Exception as exc:
             samples = self._failed(variables, exc)
         self.stats.samples += len(samples)
@@ -230,6 +233,7 @@ class ReaderWorker:
 
     def _failed(self, variables: list[Variable], exc: Exception) -> list[Sample]:
         self.stats.failures += 1
+        self.stats.failing += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
         if self.stats.failures == 1 or self.stats.failures % 100 == 0:
             log.warning("reader %s failed (%d time(s)): %s", self.name, self.stats.failures, self.stats.last_error)
