@@ -3,17 +3,24 @@
 1000 variables at 10 ms on the demo reader into the null writer. Lateness is
 how long after its ideal instant (start + k·interval) each read started; a
 naive ``read(); sleep(interval)`` loop drifts, so its lateness grows without
-bound. Run:  .venv/bin/python bench/core_scheduler.py --seconds 60
+bound. The collector runs as under ``lab run`` (``scheduler.prefer_timeliness``).
+``--busy-core`` keeps one core busy with another process for the whole run, so
+the figure does not depend on what else the machine happens to do.
+
+Run:  .venv/bin/python bench/core_scheduler.py --seconds 60 --busy-core
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 
 from lab_core import Collector, Context, Variable
 from lab_core.readers.demo import DemoReader
+from lab_core.scheduler import prefer_timeliness
 from lab_core.writers.console import NullWriter
 
 
@@ -28,6 +35,7 @@ def variables(n):
 
 
 def run_collector(n, interval_ms, seconds):
+    prefer_timeliness()
     writer = NullWriter()
     collector = Collector({"demo": DemoReader()}, {"null": writer})
     cpu0, wall0 = time.process_time(), time.monotonic()
@@ -67,10 +75,18 @@ def main():
     parser.add_argument("--variables", type=int, default=1000)
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--busy-core", action="store_true", help="keep one core busy with another process")
     args = parser.parse_args()
-    print(f"{args.variables} variables every {args.interval_ms:g} ms for {args.seconds:g} s each\n")
-    results = {"collector": run_collector(args.variables, args.interval_ms, args.seconds),
-               "naive sleep loop": run_naive(args.variables, args.interval_ms, args.seconds)}
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy_core else None
+    try:
+        print(f"{args.variables} variables every {args.interval_ms:g} ms for {args.seconds:g} s each"
+              f"{', one core kept busy by another process' if busy else ''}\n")
+        results = {"collector": run_collector(args.variables, args.interval_ms, args.seconds),
+                   "naive sleep loop": run_naive(args.variables, args.interval_ms, args.seconds)}
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
     print(f"{'':18} {'reads':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'drift ms':>9} {'skipped':>8} {'CPU %':>6}")
     for name, r in results.items():
         print(f"{name:18} {r['reads']:7d} {r['p50']:8.3f} {r['p99']:8.3f} {r['max']:8.2f} "

@@ -128,3 +128,40 @@ def throwaway_mariadb(base: Path) -> ThrowawayMariaDB:
         server.stop(kill=True)
         service_missing(f"a throwaway mariadbd ({exc})")
     return server
+
+
+class SocatPair:
+    """Two connected pseudo-terminals made by socat, at fixed paths (``device``, ``client``);
+    ``stop()`` makes both vanish (a serial adapter pulled out), ``start()`` brings them back."""
+
+    def __init__(self, base: Path):
+        self.device, self.client = str(base / "device"), str(base / "client")
+        self.socat = shutil.which("socat") or ("/usr/bin/socat" if os.path.exists("/usr/bin/socat") else None)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> SocatPair:
+        if self.socat is None:
+            service_missing("socat (apt-get install socat)")
+        self.proc = subprocess.Popen([self.socat, f"pty,raw,echo=0,link={self.device}",
+                                      f"pty,raw,echo=0,link={self.client}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not (os.path.exists(self.device) and os.path.exists(self.client)):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                service_missing("a socat pty pair")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        for link in (self.device, self.client):
+            deadline = time.monotonic() + 5
+            while os.path.lexists(link) and time.monotonic() < deadline:
+                time.sleep(0.02)

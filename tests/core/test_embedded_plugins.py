@@ -121,3 +121,32 @@ def test_sqlite_stores_bools_as_numbers_and_sets_text_aside(tmp_path):
     writer.close()
     stored = sqlite3.connect(tmp_path / "b.sqlite").execute("SELECT value FROM dateplots_b").fetchall()
     assert stored == [(1.0,), (0.0,)]
+
+
+def test_sqlite_unknown_codename_without_registration_is_set_aside_not_retried(tmp_path):
+    """#11 item 8: register_codenames = false and an unknown codename: set aside once, the rest flows."""
+    import sqlite3
+
+    from lab_core import MemorySpool, Sample
+    from lab_core.delivery import Backoff, Delivery
+    from lab_core.writers.sqlite import SqliteWriter
+
+    path = tmp_path / "lab.sqlite"
+    first = SqliteWriter(path)
+    first.open()
+    first.write([Sample("known", 1.0, 0.5)])  # registers "known"
+    first.close()
+    writer = SqliteWriter(path, register_codenames=False)
+    spool = MemorySpool()
+    spool.put([Sample("known", 2.0, 1.0), Sample("stranger", 2.0, 2.0), Sample("known", 3.0, 3.0)])
+    delivery = Delivery("sqlite", writer, spool, Backoff(initial=0.01, cap=0.05))
+    delivery.start()
+    assert delivery.flush(10)
+    assert delivery.stop(5) == 0
+    assert delivery.stats.failures == 0
+    rejected = spool.rejected()
+    assert [(s.codename, s.value) for s, _ in rejected] == [("stranger", 2.0)]
+    assert "stranger" in rejected[0][1] and "register_codenames" in rejected[0][1]
+    with sqlite3.connect(path) as db:
+        assert [v for (v,) in db.execute("SELECT value FROM dateplots_lab ORDER BY time")] == [0.5, 1.0, 3.0]
+        assert [c for (c,) in db.execute("SELECT codename FROM dateplots_descriptions")] == ["known"]

@@ -24,7 +24,7 @@ def install(source, site):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("kind", ["reader", "writer", "processor"])
+@pytest.mark.parametrize("kind", ["reader", "writer", "processor", "job"])
 def test_a_generated_plugin_installs_passes_its_tests_and_is_listed(tmp_path, kind):
     made = run([*LAB, "new", "plugin", f"my{kind}", "--kind", kind], cwd=tmp_path)
     assert made.returncode == 0, made.stderr

@@ -96,6 +96,74 @@ def test_disk_spool_survives_reopening_and_is_owned_by_one_process(tmp_path):
     again.close()
 
 
+ODD_VALUES = [True, False, 3, 2**70, -7, "txt", "", None, math.inf, -math.inf, 1.5]
+
+
+def test_disk_spool_values_keep_their_types_through_the_file(tmp_path):
+    """The in-memory head and the file (after a reopen) give back the same values and types."""
+    path = tmp_path / "t.spool"
+    put = [Sample("a", float(i), v) for i, v in enumerate(ODD_VALUES)] + [Sample("a", 99.0, None, "err"),
+                                                                          Sample("a", 100.0, math.nan)]
+    spool = DiskSpool(path)
+    spool.put(put)
+    from_memory = [s for _, s in spool.peek(100)]
+    spool.close()
+    spool = DiskSpool(path)
+    from_file = [s for _, s in spool.peek(100)]
+    spool.close()
+    for got in (from_memory, from_file):
+        assert [(type(s.value), s.value) for s in got[:-1]] == [(type(s.value), s.value) for s in put[:-1]]
+        assert math.isnan(got[-1].value) and got[-2].error == "err"
+
+
+def test_disk_spool_keeps_only_its_oldest_entries_in_memory(tmp_path):
+    spool = DiskSpool(tmp_path / "m.spool", cache=10)
+    for start in range(0, 100, 7):
+        spool.put(samples(min(7, 100 - start), start))
+    assert len(spool._head) <= 10
+    got = []
+    while len(spool):
+        entries = spool.peek(4)
+        assert len(spool._head) <= 10
+        if len(got) == 8:
+            spool.set_aside(entries[1:2], "refused")
+            entries = entries[:1] + entries[2:]
+        spool.ack(entries)
+        got += [s.value for _, s in entries]
+    assert got == [float(i) for i in range(100) if i != 9]
+    spool.put(samples(1, 500))  # the seq goes on after the set-aside one: nothing is overwritten
+    assert [s.value for _, s in spool.peek(5)] == [500.0]
+    assert [s.value for s, _ in spool.rejected()] == [9.0]
+    spool.close()
+
+
+def test_a_disk_spool_of_lab_core_1_0_is_upgraded_and_delivered(tmp_path):
+    """1.0 kept values as JSON text; its pending samples are delivered after the upgrade."""
+    path = tmp_path / "old.spool"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, codename TEXT NOT NULL,
+                              time REAL NOT NULL, value TEXT, error TEXT);
+        CREATE TABLE rejected (seq INTEGER PRIMARY KEY, codename TEXT NOT NULL, time REAL NOT NULL,
+                               value TEXT, error TEXT, reason TEXT NOT NULL, rejected_at REAL NOT NULL);
+        INSERT INTO pending (codename, time, value, error) VALUES
+            ('a', 1.0, '1.5', NULL), ('a', 2.0, 'true', NULL), ('a', 3.0, '"x"', NULL),
+            ('a', 4.0, 'NaN', NULL), ('a', 5.0, 'null', 'broken'), ('a', 6.0, '7', NULL);
+    """)
+    db.commit()
+    db.close()
+    spool = DiskSpool(path)
+    values = [s.value for _, s in spool.peek(10)]
+    assert values[:3] == [1.5, True, "x"] and math.isnan(values[3]) and values[4:] == [None, 7]
+    assert type(values[5]) is int and spool.peek(10)[4][1].error == "broken"
+    spool.ack(spool.peek(2))
+    spool.put(samples(1, 10))
+    spool.close()
+    again = DiskSpool(path)
+    assert [s.value for _, s in again.peek(10)][-2:] == [7, 10.0] and len(again) == 5
+    again.close()
+
+
 def test_bad_settings_are_clear():
     with pytest.raises(ValueError, match="policy"):
         MemorySpool(policy="drop_everything")
@@ -136,7 +204,9 @@ def test_every_accepted_sample_survives_kill_9(tmp_path):
 
 
 def test_lab_run_killed_with_sigkill_while_the_writer_is_down_loses_nothing(tmp_path):
-    (tmp_path / "blocker").write_text("a file where the database directory should be")
+    # the writer is down: another process holds the database's exclusive lock
+    holder = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
     config = textwrap.dedent("""
         [collector]
         spool_dir = "{dir}/spool"
@@ -157,7 +227,7 @@ def test_lab_run_killed_with_sigkill_while_the_writer_is_down_loses_nothing(tmp_
           address = "sine"
     """)
     down = tmp_path / "down.toml"
-    down.write_text(config.format(dir=tmp_path, db=tmp_path / "blocker" / "db.sqlite"))
+    down.write_text(config.format(dir=tmp_path, db=tmp_path / "db.sqlite"))
     lab = [sys.executable, "-m", "lab_core.cli", "run"]
     child = subprocess.Popen([*lab, str(down)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     spool_file = tmp_path / "spool" / "db.spool"
@@ -172,9 +242,9 @@ def test_lab_run_killed_with_sigkill_while_the_writer_is_down_loses_nothing(tmp_
     spooled = set(sqlite3.connect(spool_file).execute("SELECT time FROM pending").fetchall())
     assert len(spooled) >= 20
 
-    up = tmp_path / "up.toml"
-    up.write_text(config.format(dir=tmp_path, db=tmp_path / "db.sqlite"))
-    subprocess.run([*lab, str(up), "--duration", "0.5"], cwd=tmp_path, check=True, capture_output=True)
+    holder.execute("ROLLBACK")  # the writer is back
+    holder.close()
+    subprocess.run([*lab, str(down), "--duration", "0.5"], cwd=tmp_path, check=True, capture_output=True)
     import datetime as dt
     stored = {dt.datetime.strptime(t, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=dt.timezone.utc).timestamp()
               for (t,) in sqlite3.connect(tmp_path / "db.sqlite").execute("SELECT time FROM dateplots_crash")}

@@ -75,7 +75,7 @@ def test_registered_test_plugin_and_failures_remotely(remote):
     assert bad.output_data["torn_down"] is True  # teardown ran in the worker
     assert run("test.fail_init", {}, remote).status == "failure"
     unknown = run("no.such", {}, remote)
-    assert unknown.status == "failure" and "no processor named" in unknown.error
+    assert unknown.status == "failure" and "no job named" in unknown.error
 
 
 def test_function_plugins_remotely(remote):

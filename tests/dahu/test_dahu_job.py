@@ -92,7 +92,7 @@ def test_unknown_plugin_fails_the_job_and_runs_callbacks():
     assert job.join(TIMEOUT)
     assert job.status == "failure"
     assert seen == ["failure"]
-    assert "no processor named 'no.such_plugin'" in job.error
+    assert "no job named 'no.such_plugin'" in job.error
 
 
 def test_callback_raising_does_not_turn_success_into_failure(caplog):

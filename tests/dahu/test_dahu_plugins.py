@@ -15,10 +15,10 @@ from lab_dahu.examples import Cube, Sleep, Square
 
 def test_examples_are_published_through_lab_dahu_hook():
     registry = Registry()
-    components = registry.components("processor")
+    components = registry.components("job")
     for name in ("example.square", "example.cube", "example.noop", "example.sleep"):
         assert components[name][0].plugin.distribution == "lab-dahu"
-    assert registry.get_class("processor", "example.cube") is Cube
+    assert registry.get_class("job", "example.cube") is Cube
 
 
 def test_names_are_case_insensitive():

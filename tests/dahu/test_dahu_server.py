@@ -63,7 +63,7 @@ def test_protocol_failure_abort_clean_statistics_plugins(service):
     protocol = DahuProtocol(service)
     _, bad = call(protocol, "startJob", plugin="no.such", input={})
     assert call(protocol, "waitJob", job_id=bad, timeout=10) == ("RET", "failure")
-    assert "no processor named 'no.such'" in call(protocol, "getJobError", job_id=bad)[1]
+    assert "no job named 'no.such'" in call(protocol, "getJobError", job_id=bad)[1]
     assert service.last_failure == bad
     _, slow = call(protocol, "startJob", plugin="example.sleep", input={"t": 60})
     deadline = time.monotonic() + 10

@@ -104,7 +104,7 @@ def test_failure_and_change_events(dahu_ds):
             time.sleep(0.05)
         assert job_id in seen
         assert dahu_ds.jobFailure == job_id
-        assert "no processor named 'no.such_plugin'" in dahu_ds.getJobError(job_id)
+        assert "no job named 'no.such_plugin'" in dahu_ds.getJobError(job_id)
     finally:
         dahu_ds.unsubscribe_event(event_id)
 

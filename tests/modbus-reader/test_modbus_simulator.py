@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from lab_modbus.simulator import Simulator
 
 
@@ -65,3 +66,20 @@ def test_bad_arguments():
         Simulator(protocol="udp")
     with pytest.raises(ValueError, match="needs serial"):
         Simulator(protocol="rtu")
+
+
+def test_allow_list_closes_other_clients_connections():
+    import contextlib
+    import socket
+
+    request = bytes.fromhex("000100000006010300000001")  # read holding register 0 of unit 1
+    with Simulator(live=False, allow=["10.0.0.0/8"]) as refused, \
+            socket.create_connection(("127.0.0.1", refused.port), timeout=2) as sock:
+        sock.sendall(request)
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(100) == b""  # closed without an answer
+        assert refused.request_count() == 0 and refused.refusals.total == 1
+    with Simulator(live=False, allow=["127.0.0.1"]) as allowed, \
+            socket.create_connection(("127.0.0.1", allowed.port), timeout=2) as sock:
+        sock.sendall(request)
+        assert sock.recv(100)[7:8] == b"\x03"  # a read-holding-registers reply

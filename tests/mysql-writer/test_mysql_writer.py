@@ -113,19 +113,41 @@ def test_legacy_one_second_table_gets_whole_seconds(mariadb):
     assert query(mariadb, "SELECT UNIX_TIMESTAMP(time), type, value FROM dateplots_old") == [(1_700_000_000, 7, 21.5)]
 
 
-def test_unknown_codename_is_an_error_naming_it(mariadb):
+def test_unknown_codename_is_an_error_naming_it(mariadb, caplog):
     writer = make_writer(mariadb, create_tables=True, codenames=["nobody_knows_me"])
+    writer.open()  # logged, not a failure to open that would be retried forever (#11 item 8)
+    assert "nobody_knows_me" in caplog.text
     with pytest.raises(UnknownCodenames, match="nobody_knows_me") as info:
-        writer.open()
+        writer.check_codenames()
     assert "lab mysql init --setup test --codename nobody_knows_me" in str(info.value)
-    assert not writer.is_open
+    writer.close()
+
+
+def test_unknown_configured_codename_is_set_aside_through_delivery_the_rest_flows(mariadb):
+    """#11 item 8: the start-up codename check no longer blocks the spool; the sample is set aside once."""
+    execute(mariadb, schema.descriptions_ddl(), schema.continuous_ddl("dateplots_test"),
+            "INSERT INTO dateplots_descriptions VALUES (1, 'known', NULL)")
+    writer = make_writer(mariadb, codenames=["known", "typo"])
+    spool = MemorySpool()
+    delivery = Delivery("db", writer, spool, Backoff(initial=0.01, cap=0.05))
+    t = 1_700_000_000.0
+    spool.put([Sample("known", t, 1.0), Sample("typo", t, 2.0), Sample("known", t + 1, 3.0)])
+    delivery.start()
+    assert delivery.flush(10)
+    assert delivery.stop(5) == 0
+    assert [r[2] for r in read_points(mariadb, "dateplots_test")] == [1.0, 3.0]
+    assert [(s.codename, s.value) for s, _ in spool.rejected()] == [("typo", 2.0)]
+    assert "lab mysql init --setup test --codename typo" in spool.rejected()[0][1]
+    assert delivery.stats.failures == 0  # set aside at once, never retried
 
 
 def test_codename_listed_twice_is_an_error(mariadb):
     execute(mariadb, LEGACY_DESCRIPTIONS, legacy_table("dateplots_old"),
             "INSERT INTO dateplots_descriptions VALUES (1, 'twice', NULL), (2, 'twice', NULL)")
     with pytest.raises(UnknownCodenames, match="more than once"):
-        make_writer(mariadb, setup="old", codenames=["twice"]).open()
+        writer = make_writer(mariadb, setup="old", codenames=["twice"])
+        writer.open()
+        writer.check_codenames()
 
 
 def test_missing_table_says_how_to_create_it(mariadb):

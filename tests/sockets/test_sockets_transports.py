@@ -121,14 +121,14 @@ def test_tcp_oversized_frame_closes_the_connection(serve):
     assert TcpTransport.request(transport.address, b"short") == b"echo:short"
 
 
-def test_tcp_max_connections(serve):
+def test_tcp_max_connections_closes_the_longest_idle_one(serve):
     transport = serve(TcpTransport(echo, HOST, 0, max_connections=1))
     with TcpConnection(transport.address) as first:
         assert first.request(b"1") == b"echo:1"
-        with socket.create_connection(transport.address, timeout=2) as second:
-            second.sendall(struct.pack(">I", 1) + b"2")
-            assert _closed(second)  # refused: closed at once
-        assert first.request(b"3") == b"echo:3"
+        with TcpConnection(transport.address) as second:
+            assert second.request(b"2") == b"echo:2"  # the idle first one made room
+            assert transport.connections == 1
+        assert first.request(b"3") == b"echo:3"  # the client reconnects once, by itself
 
 
 def test_tcp_reconnects_after_the_server_closed(serve):

@@ -13,7 +13,7 @@ API_VERSION = "1.0"
 hookimpl = pluggy.HookimplMarker("lab")
 
 from .collector import Collector, DataCollectionListener, IntervalPolicy  # noqa: E402
-from .contracts import Processor, Reader, Transport, Writer  # noqa: E402
+from .contracts import DROP, JobPlugin, Processor, Reader, StreamProcessor, Transport, Writer  # noqa: E402
 from .errors import (  # noqa: E402
     CollectorClosed,
     ConfigError,
@@ -24,12 +24,13 @@ from .errors import (  # noqa: E402
     UnknownContext,
     UnknownPlugin,
 )
-from .model import Context, ContextState, Sample, Variable, check_codename  # noqa: E402
+from .model import Aggregate, Context, ContextState, Sample, Variable, check_codename  # noqa: E402
 from .registry import Registry, default_registry  # noqa: E402
 from .spool import DiskSpool, MemorySpool, Spool, make_spool  # noqa: E402
 
 __all__ = [
-    "API_VERSION", "Collector", "CollectorClosed", "ConfigError", "Context", "ContextState",
+    "API_VERSION", "DROP", "Aggregate", "JobPlugin", "StreamProcessor",
+    "Collector", "CollectorClosed", "ConfigError", "Context", "ContextState",
     "DataCollectionListener", "DiskSpool", "IntervalPolicy", "LabError",
     "MemorySpool", "PluginConflict", "PluginError", "Processor", "Reader", "Registry",
     "RejectedSamples", "Sample", "Spool", "Transport", "UnknownContext", "UnknownPlugin",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from . import API_VERSION, __version__
 from .errors import LabError
 from .exitcodes import ExitCode
-from .registry import DISABLE_ENV, Registry, Status, default_registry
+from .registry import DISABLE_ENV, KINDS, Registry, Status, default_registry
 
 log = logging.getLogger("lab")
 
@@ -67,7 +67,7 @@ def make_parser(registry: Registry) -> argparse.ArgumentParser:
 def cmd_plugins(args: argparse.Namespace) -> int:
     registry = default_registry()
     infos = registry.load()
-    for kind in ("reader", "writer", "transport", "processor"):
+    for kind in KINDS:
         registry.components(kind)  # fills PluginInfo.provides
     registry.bundles()  # fills PluginInfo.bundle
     if args.json:

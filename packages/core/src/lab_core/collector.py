@@ -32,6 +32,7 @@ from .contracts import Reader, Writer
 from .delivery import Delivery
 from .errors import CollectorClosed, ConfigError, UnknownContext
 from .model import Context, ContextState, Sample, Variable
+from .processing import Factory, Processing
 from .registry import Registry, default_registry
 from .scheduler import ReaderWorker
 from .spool import MemorySpool, Spool
@@ -123,11 +124,15 @@ class Collector:
 
     ``readers`` and ``writers`` map instance names to plugin instances; variables
     name their reader instance. ``spools`` gives a writer a spool other than
-    the default ``MemorySpool``.
+    the default ``MemorySpool``. ``processors`` maps stream processor names (as variables'
+    ``processors`` and ``writer_processors`` list them) to factories of fresh instances;
+    ``writer_processors`` maps writer names to the chain applied to what that writer gets.
     """
 
     def __init__(self, readers: Mapping[str, Reader], writers: Mapping[str, Writer], *,
                  spools: Mapping[str, Spool] | None = None, listeners: Iterable[Any] = (),
+                 processors: Mapping[str, Factory] | None = None,
+                 writer_processors: Mapping[str, Iterable[str]] | None = None,
                  interval_policy: IntervalPolicy | str = IntervalPolicy.CLAMP,
                  registry: Registry | None = None, flush_timeout_s: float = 10.0):
         self.readers = dict(readers)
@@ -140,6 +145,16 @@ class Collector:
         unknown = set(spools) - set(self.writers)
         if unknown:
             raise ConfigError(f"spools given for unknown writers: {', '.join(sorted(unknown))}")
+        try:
+            check_writers(self.writers)
+            unknown = set(writer_processors or {}) - set(self.writers)
+            if unknown:
+                raise ConfigError(f"processors given for unknown writers: {', '.join(sorted(unknown))}")
+            self.processing = Processing(processors or {}, writer_processors or {})
+        except ConfigError:
+            for spool in spools.values():
+                spool.close()
+            raise
         self.deliveries = {name: Delivery(name, w, spools[name] if name in spools else MemorySpool())
                            for name, w in self.writers.items()}
         self._inlets = {name: _Inlet(d.spool) for name, d in self.deliveries.items()}
@@ -177,12 +192,16 @@ class Collector:
 
     def start(self, context: Context) -> Context:
         """Start collecting ``context``; return the running copy. Starting a running context returns it."""
+        return self._start(context, None)
+
+    def _start(self, context: Context, plan: dict | None) -> Context:
         with self._lock:
             self._check_open()
             current = self._contexts.get(context.id)
             if current is not None and current.state in (ContextState.RUNNING, ContextState.PAUSED):
                 return current
-            plan = self._plan(context)
+            plan = plan if plan is not None else self._plan(context)
+            self.processing.add(context, context.writers if context.writers is not None else self.writers)
             self._fire("before_start", context=context)
             running = attrs.evolve(context, state=ContextState.RUNNING, start_date=_now(), end_date=None)
             self._contexts[context.id], self._plans[context.id] = running, plan
@@ -226,6 +245,7 @@ class Collector:
                 timer.cancel()
             stopped = self._contexts[context_id] = attrs.evolve(
                 context, state=ContextState.STOPPED, end_date=_now())
+            self._end_streams(context)
         log.info("context %d stopped", context_id)
         self._fire("after_stop", context=stopped)
         return stopped
@@ -314,25 +334,41 @@ class Collector:
     # -- data -------------------------------------------------------------------------
 
     def _fan_out(self, samples: list[Sample], writers_by_codename: dict[str, frozenset[str]]) -> None:
-        """Give each writer the samples of the contexts it serves (samples are immutable: shared safely)."""
+        """Give each writer the samples of the contexts it serves (samples are immutable: shared
+        safely), through the stream processors where any are configured."""
         batches: dict[str, list[Sample]] = {}
-        for sample in samples:
-            for writer in writers_by_codename.get(sample.codename, ()):
-                batches.setdefault(writer, []).append(sample)
-        errors = sum(1 for s in samples if s.error is not None)
-        inlets = self._inlets
+        if self.processing.active:
+            self.processing.route(samples, writers_by_codename, batches)
+        else:
+            for sample in samples:
+                for writer in writers_by_codename.get(sample.codename, ()):
+                    batches.setdefault(writer, []).append(sample)
+        self._spool(batches)
+
+    def _end_streams(self, context: Context) -> None:
+        """Flush the processors of ``context``'s variables that no running context reads any more."""
+        if not self.processing.active:
+            return
+        still_read = {v.codename for c in self._contexts.values() if c.state is not ContextState.STOPPED
+                      for v in c.variables}
+        self._spool(self.processing.remove(v.codename for v in context.variables
+                                           if v.codename not in still_read))
+
+    def _spool(self, batches: dict[str, list[Sample]]) -> None:
+        inlets = self._inlets  # reconfigure swaps the whole dict
         for writer, batch in batches.items():
             inlet = inlets.get(writer)
-            if inlet is None:  # removed by a reconfiguration while this read ran
+            if not batch or inlet is None:  # nothing, or removed by a reconfiguration while this read ran
                 continue
             try:
                 inlet.put(batch)
             except Exception:
                 log.exception("spool of writer %s refused %d sample(s)", writer, len(batch))
                 continue
+            errors = sum(1 for s in batch if s.error is not None)
             if errors:
                 with self._errors_lock:
-                    self._errors[writer] = self._errors.get(writer, 0) + sum(1 for s in batch if s.error is not None)
+                    self._errors[writer] = self._errors.get(writer, 0) + errors
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every writer took every sample spooled so far; False on timeout."""
@@ -346,7 +382,7 @@ class Collector:
             "readers": {n: {**attrs.asdict(w.stats, filter=lambda a, _: a.name != "lateness"), "alive": w.alive}
                         for n, w in workers.items()},
             "writers": {n: {**attrs.asdict(d.stats), **attrs.asdict(d.spool.stats()),
-                            "errors": self._errors.get(n, 0), "alive": d.alive}
+                            "errors": self._errors.get(n, 0), "alive": d.running}
                         for n, d in deliveries.items()},
         }
 
@@ -376,6 +412,8 @@ class Collector:
             reader_delta = _delta(self.readers, readers)
             writer_delta = _delta(self.writers, writers, lambda n: n in spools and
                                   spools[n] is not self.deliveries[n].spool)
+            check_writers({n: writers[n] for n in (*writer_delta.added, *writer_delta.replaced)
+                           if writers[n] is not self.writers.get(n)})
             restart, reschedule, stop = self._context_changes(wanted, reader_delta, writer_delta, writers)
             context_delta = Delta(tuple(c.id for c in restart if c.id not in self._contexts),
                                   tuple(c.id for c in restart if c.id in self._contexts), tuple(stop))
@@ -394,7 +432,7 @@ class Collector:
                 if self._contexts[context.id].state is ContextState.RUNNING:
                     self._schedule(self._contexts[context.id])
             for context in restart:
-                self.start(context)
+                self._start(context, new_plans[context.id])  # planned (and checked) above
         changes = Changes(reader_delta, writer_delta, context_delta, self._retire(retired))
         log.info("reconfigured: %s", changes.describe())
         return changes
@@ -486,6 +524,7 @@ class Collector:
             self._closed = True
         for worker in self.workers.values():
             worker.stop()
+        self._spool(self.processing.close())  # what the processors still held (partial windows…)
         timeout = self.flush_timeout_s if timeout is None else timeout
         for delivery in self.deliveries.values():  # all writers drain at once, not one after another
             delivery.request_stop(timeout)
@@ -508,6 +547,15 @@ def _delta(current: Mapping[str, Any], wanted: Mapping[str, Any], also_replaced=
     return Delta(tuple(n for n in wanted if n not in current),
                  tuple(n for n in wanted if n in current and (wanted[n] is not current[n] or also_replaced(n))),
                  tuple(n for n in current if n not in wanted))
+
+
+def check_writers(writers: Mapping[str, Writer]) -> None:
+    """Every writer's start-up check (``Writer.check``); ``ConfigError`` naming the first that cannot work."""
+    for name, writer in writers.items():
+        try:
+            writer.check()
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"writers.{name}: {exc}") from None
 
 
 def _min_interval_s(reader: Reader) -> float:

@@ -13,7 +13,8 @@ def add(subparsers) -> None:
     kinds = new.add_subparsers(title="what", metavar="plugin|bundle", required=True)
     plugin = kinds.add_parser("plugin", help="a third-party plugin distribution (with contract tests)")
     plugin.add_argument("name", help="plugin name, e.g. thermo (distribution lab-thermo)")
-    plugin.add_argument("--kind", required=True, choices=("reader", "writer", "processor"))
+    plugin.add_argument("--kind", required=True, choices=("reader", "writer", "processor", "job"),
+                        help="processor: a stream processor of the collector; job: a dahu-style processing job")
     plugin.add_argument("--dir", help="where to write it (default: ./lab-NAME)")
     plugin.set_defaults(func=cmd_new_plugin)
     bundle = kinds.add_parser("bundle", help="a per-lab bundle: pinned plugins and a default configuration")

@@ -16,9 +16,15 @@
     plugin = "modbus"           # which reader plugin (default: the instance name)
     host = "10.0.0.5"           # everything else: options for the plugin
 
+    [processors.slow]           # a stream processor instance named "slow"
+    plugin = "deadband"         # which processor plugin (default: the instance name)
+    absolute = 0.5              # everything else: options for the plugin
+    max_interval_s = 600
+
     [writers.db]
     plugin = "sqlite"
     spool = "disk"              # "memory" (default), "disk", or {kind=…, capacity=…, policy=…}
+    processors = ["slow"]       # applied, in order, to what this writer gets
     path = "var/lab.sqlite"
 
     [[contexts]]                # strings may use ${ENV_VAR} or ${ENV_VAR:-default}
@@ -31,10 +37,14 @@
     address = "hr:100:float32"
     type = "float"              # float | int | bool | str
     interval_ms = 500           # optional
+    unit = "degC"               # optional, shown on screens and stored in descriptions tables
+    description = "PLC cabinet temperature"   # optional
+    processors = ["slow"]       # optional: applied, in order, to this variable for every writer
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -58,7 +68,8 @@ else:
 
 COLLECTOR_KEYS = {"spool_dir", "interval_policy", "flush_timeout_s", "disabled_plugins", *WATCH_KEYS}
 CONTEXT_KEYS = {"id", "variables", "min_interval_ms", "default_interval_ms", "duration_s", "writers"}
-VARIABLE_KEYS = {"id", "codename", "reader", "address", "type", "interval_ms"}
+VARIABLE_KEYS = {"id", "codename", "reader", "address", "type", "interval_ms", "unit", "description",
+                 "processors"}
 
 
 @attrs.frozen
@@ -161,7 +172,8 @@ def _variable(raw: Any, key: str) -> Variable:
     try:
         return Variable(**data)
     except (TypeError, ValueError) as exc:
-        field = next((f for f in ("codename", "interval_ms", "value_type", "id", "reader", "address")
+        field = next((f for f in ("codename", "interval_ms", "value_type", "unit", "description", "processors",
+                                  "id", "reader", "address")
                       if f in str(exc) or f.replace("value_", "") in str(exc)), None)
         where = f"{key}.{'type' if field == 'value_type' else field}" if field else key
         raise ConfigError(f"{where}: {exc}") from None
@@ -190,6 +202,8 @@ class Plan:
     readers: dict[str, Any]
     writers: dict[str, Any]
     spools: dict[str, Any]  # writer name -> spool specification
+    processors: dict[str, Any]  # processor name -> factory of fresh instances
+    writer_processors: dict[str, tuple[str, ...]]  # writer name -> its chain
     contexts: tuple[Context, ...]
     settings: dict[str, Any]
     registry: Registry
@@ -198,18 +212,24 @@ class Plan:
 def plan(data: Mapping[str, Any], registry: Registry | None = None) -> Plan:
     """Check ``data`` (a parsed configuration) and make its readers and writers."""
     data = _table(data, "configuration")
-    _no_unknown(data, {"collector", "readers", "writers", "contexts"}, "configuration")
+    _no_unknown(data, {"collector", "readers", "processors", "writers", "contexts"}, "configuration")
     settings = _table(data.get("collector", {}), "collector")
     _no_unknown(settings, COLLECTOR_KEYS, "collector")
     registry = registry or Registry(disabled=settings.get("disabled_plugins", ()))
     contexts = parse_contexts(data.get("contexts"))
     readers = {n: r for n, (r, _) in _plugin_instances("reader", data.get("readers"), registry, set()).items()}
-    writers = _plugin_instances("writer", data.get("writers"), registry, {"spool"})
+    processors = _processors(data.get("processors"), registry)
+    writers = _plugin_instances("writer", data.get("writers"), registry, {"spool", "processors"})
     if not readers:
         raise ConfigError("readers: at least one [readers.NAME] table is needed")
     if not writers:
         raise ConfigError("writers: at least one [writers.NAME] table is needed")
     _check_references(contexts, readers, writers)
+    chains = {n: _processor_names(extra.get("processors", []), processors, f"writers.{n}.processors")
+              for n, (_, extra) in writers.items()}
+    for i, context in enumerate(contexts):
+        for j, variable in enumerate(context.variables):
+            _processor_names(variable.processors, processors, f"contexts[{i}].variables[{j}].processors")
     try:
         IntervalPolicy(settings.get("interval_policy", "clamp"))
         float(settings.get("flush_timeout_s", 10.0))
@@ -217,7 +237,25 @@ def plan(data: Mapping[str, Any], registry: Registry | None = None) -> Plan:
         raise ConfigError(f"collector: {exc}") from None
     WatchSettings.from_config(settings)
     return Plan(readers, {n: w for n, (w, _) in writers.items()},
-                {n: extra.get("spool") for n, (_, extra) in writers.items()}, contexts, settings, registry)
+                {n: extra.get("spool") for n, (_, extra) in writers.items()},
+                processors, {n: names for n, names in chains.items() if names}, contexts, settings, registry)
+
+
+def _processors(raw: Any, registry: Registry) -> dict[str, Any]:
+    """``{name: factory}``: one instance is made now so that bad options fail here, with their key."""
+    made = _plugin_instances("processor", raw, registry, set())
+    return {name: functools.partial(type(made[name][0]), **{k: v for k, v in table.items() if k != "plugin"})
+            for name, table in _table(raw or {}, "processors").items()}
+
+
+def _processor_names(names: Any, processors: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{key}: expected a list of processor names, got {names!r}")
+    for name in names:
+        if name not in processors:
+            raise ConfigError(f"{key}: no processor named {name!r}; define it in a [processors.{name}] table"
+                              + (f" (processors: {', '.join(processors)})" if processors else ""))
+    return tuple(names)
 
 
 def build(data: Mapping[str, Any], registry: Registry | None = None, base_dir: str | os.PathLike = ".") -> Setup:
@@ -234,6 +272,7 @@ def build(data: Mapping[str, Any], registry: Registry | None = None, base_dir: s
             raise ConfigError(f"writers.{name}.spool: {exc}") from None
     collector = Collector(
         checked.readers, checked.writers, spools=spools, registry=checked.registry,
+        processors=checked.processors, writer_processors=checked.writer_processors,
         interval_policy=IntervalPolicy(checked.settings.get("interval_policy", "clamp")),
         flush_timeout_s=float(checked.settings.get("flush_timeout_s", 10.0)))
     return Setup(collector, checked.contexts)

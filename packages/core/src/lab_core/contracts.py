@@ -1,4 +1,4 @@
-"""What a plugin implements: readers, writers, transports and processors.
+"""What a plugin implements: readers, writers, transports, stream processors and jobs.
 
 A plugin class is handed its options from the configuration as keyword
 arguments. Heavy dependencies (pymodbus, pymysql, dask…) are imported in
@@ -54,6 +54,16 @@ class Writer(abc.ABC):
 
     #: Largest batch the delivery worker hands to ``write`` at once.
     max_batch: int = 5000
+
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Raise ``ValueError`` saying why if this writer's target can never work (a csv path
+        that is a directory, an sqlite file or directory this process cannot write).
+
+        Called by ``Collector`` (so ``lab run``) before any delivery starts, and by
+        ``lab doctor``, in the caller's thread: keep it quick and leave nothing behind. Return
+        quietly when it cannot tell now (a database that is down is not a reason: the samples
+        wait in the spool until it is back).
+        """
 
     def check_context(self, context: Any) -> None:  # noqa: B027 - optional hook
         """Raise ``ValueError`` naming what is wrong if this writer can never store the
@@ -123,10 +133,40 @@ class Transport(abc.ABC):
         self.stop()
 
 
-class Processor(abc.ABC):
-    """A processing step run on data (dahu's plugin life cycle).
+class StreamProcessor(abc.ABC):
+    """One stage of the collector between readers and writers (deadband, window, scale…).
+
+    An instance handles ONE stream: the collector makes one per variable (and per writer
+    where a writer lists the processor) from the ``[processors.NAME]`` options, calls
+    ``bind(variable)`` once, then ``process(sample)`` for each of that variable's samples in
+    time order, from one thread at a time, and ``finish()`` when the stream ends (its
+    context stopped, or the collector closes). ``process`` is on the hot path: keep it cheap
+    (return the shared empty ``DROP`` tuple to drop a sample).
+    """
+
+    def bind(self, variable: Variable) -> None:  # noqa: B027 - optional hook
+        """Raise ``ValueError`` saying why if this processor cannot handle ``variable``'s values
+        (e.g. a numeric window on a ``str`` variable); a start-up error of the context."""
+
+    @abc.abstractmethod
+    def process(self, sample: Sample) -> Sequence[Sample]:
+        """The samples to hand on for ``sample``: ``(sample,)`` to pass it, ``()`` to drop it,
+        or others (an aggregate, a converted value, a held value before this one)."""
+
+    def finish(self) -> Sequence[Sample]:
+        """Samples still held back when the stream ends (a partial window); default none."""
+        return ()
+
+
+#: What ``StreamProcessor.process`` returns to drop a sample (a shared empty tuple: no allocation).
+DROP: tuple[Sample, ...] = ()
+
+
+class JobPlugin(abc.ABC):
+    """A dahu-style processing job plugin (dahu's plugin life cycle), run by lab-dahu's jobs.
 
     ``setup`` → ``process`` → ``teardown`` (always), ``abort`` may come at any time.
+    Not to be confused with a :class:`StreamProcessor` of the collector.
     """
 
     name: ClassVar[str] = ""
@@ -148,3 +188,7 @@ class Processor(abc.ABC):
 
     def abort(self) -> None:  # noqa: B027 - optional hook
         """Ask a running ``process`` to stop early."""
+
+
+#: Deprecated name of :class:`JobPlugin` (lab-core 1.0); removed in the next release.
+Processor = JobPlugin

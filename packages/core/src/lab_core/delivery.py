@@ -1,8 +1,22 @@
 """One delivery worker per writer: takes batches from the writer's spool and hands them off.
 
 A slow or dead writer only ever delays its own spool. Failures are retried
-with capped exponential backoff (never a busy loop); samples the writer
-rejects for good are set aside so they cannot block the ones behind them.
+with capped exponential backoff (never a busy loop, also during the final
+flush on stop); samples the writer rejects for good are set aside so they
+cannot block the ones behind them.
+
+Life cycle (public, for the collector and for the loggers built on it)::
+
+    delivery = Delivery("db", writer, spool)
+    delivery.start()
+    delivery.running                 # the worker is alive
+    delivery.flush(5.0)              # wait until the spool is empty (True) or 5 s passed
+    left = delivery.stop(10.0)       # final flush for at most 10 s, close the writer, samples left
+
+``stop`` is ``request_stop(timeout)`` (start the final flush, return at once)
+followed by ``join()`` (wait for it). A worker still blocked inside the writer
+after the deadline is woken with the writer's optional ``interrupt()`` method
+(break a blocked network call), then given ``grace`` seconds more.
 """
 
 from __future__ import annotations
@@ -51,6 +65,9 @@ class DeliveryStats:
 class Delivery:
     """Moves samples from ``spool`` to ``writer`` in a thread of its own."""
 
+    #: seconds a worker still busy after the final flush's deadline gets (after ``writer.interrupt()``)
+    grace: float = 5.0
+
     def __init__(self, name: str, writer: Writer, spool: Spool, backoff: Backoff | None = None):
         self.name, self.writer, self.spool = name, writer, spool
         self.backoff = backoff or Backoff()
@@ -60,12 +77,22 @@ class Delivery:
         self._thread = threading.Thread(target=self._run, name=f"lab-writer-{name}", daemon=True)
 
     def start(self) -> None:
-        self.stats.started_time = time.time()
+        """Start the worker (once)."""
         self._thread.start()
 
     @property
-    def alive(self) -> bool:
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
+    @property
+    def running(self) -> bool:
+        """True while the worker runs (started, and not yet ended by ``stop``)."""
         return self._thread.is_alive()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested (the final flush is under way or over)."""
+        return self._stop.is_set()
 
     def _run(self) -> None:
         try:
@@ -126,7 +153,13 @@ class Delivery:
         level = logging.WARNING if delay < self.backoff.cap or self.stats.failures % 10 == 1 else logging.DEBUG
         log.log(level, "writer %s: %s failed (%s); %d pending, retrying in %.1f s",
                 self.name, step, self.stats.last_error, len(self.spool), delay)
-        self._stop.wait(delay if not self._stop.is_set() else min(delay, self._time_left()))
+        self._pause(delay)
+
+    def _pause(self, delay: float) -> None:
+        if not self._stop.is_set():
+            self._stop.wait(delay)  # a stop request ends the wait: the final flush starts at once
+        else:  # the final flush backs off too (never a busy loop), but never past its deadline
+            time.sleep(min(delay, self._time_left()))
 
     def _time_left(self) -> float:
         return max(0.0, self._drain_until - time.monotonic())
@@ -136,7 +169,8 @@ class Delivery:
         return self.spool.wait_empty(timeout)
 
     def stop(self, timeout: float = 10.0) -> int:
-        """Deliver what it can within ``timeout`` s, close the writer; return how many are left."""
+        """Deliver what it can within ``timeout`` s (the final flush), close the writer; return how many
+        samples are left. Returns after at most ``timeout`` + ``grace`` + 1 s, whatever the writer does."""
         self.request_stop(timeout)
         return self.join()
 
@@ -149,14 +183,28 @@ class Delivery:
 
     def request_stop(self, timeout: float) -> None:
         """Start the final flush (at most ``timeout`` s) without waiting for it."""
-        self._drain_until = time.monotonic() + timeout
+        self._drain_until = time.monotonic() + max(0.0, timeout)
         self._stop.set()
 
-    def join(self) -> int:
-        """Wait for the worker to end; return how many samples it could not deliver."""
-        self._thread.join(self._time_left() + 5.0)
+    def join(self, timeout: float | None = None) -> int:
+        """Wait for the worker to end; return how many samples it could not deliver.
+
+        ``timeout`` defaults to the final flush's deadline (+ 1 s). A worker still busy
+        then is interrupted (``writer.interrupt()``, if the writer has one) and given
+        ``grace`` seconds more; the count is returned either way.
+        """
+        if self.started:
+            self._thread.join(self._time_left() + 1.0 if timeout is None else timeout)
+            if self._thread.is_alive() and self._stop.is_set() and not self._time_left():
+                interrupt = getattr(self.writer, "interrupt", None)
+                if callable(interrupt):
+                    interrupt()
+                self._thread.join(self.grace)
+                if self._thread.is_alive():
+                    log.warning("writer %s: its worker is still busy in the writer after the final flush",
+                                self.name)
         left = len(self.spool)
-        if left:
+        if left and (self._stop.is_set() and not self.running):
             log.warning("writer %s stopped with %d sample(s) not delivered (%s)", self.name, left,
                         "kept in the disk spool" if hasattr(self.spool, "path") else "lost with the memory spool")
         return left

@@ -49,12 +49,28 @@ def lab_transports():
 
 
 @hookspec
-def lab_processors():
-    """Processing plugins (dahu-style jobs) this plugin provides.
+def lab_stream_processors():
+    """Stream processors this plugin provides: the collector's stage between readers and writers.
 
-    Receives nothing. Returns ``{dotted.name: Processor class or "module:Class"}``;
+    Receives nothing. Returns ``{name: StreamProcessor subclass or "module:Class"}``. A
+    ``[processors.NAME]`` table names one with ``plugin = "…"``; the collector builds one
+    instance per variable stream (and per writer where a writer lists it) with the table's
+    other keys as keyword arguments.
+    """
+
+
+@hookspec
+def lab_jobs():
+    """Processing jobs (dahu-style plugins: setup → process → teardown) this plugin provides.
+
+    Receives nothing. Returns ``{dotted.name: JobPlugin subclass or "module:Class"}``;
     names are matched case-insensitively.
     """
+
+
+@hookspec
+def lab_processors():
+    """Deprecated name of :func:`lab_jobs` (until lab-core 1.1 it named jobs); still read, with a warning."""
 
 
 # -- the command line --------------------------------------------------------

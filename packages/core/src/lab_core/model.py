@@ -68,11 +68,47 @@ def _value_type(instance, attribute, value):
         )
 
 
+#: Longest unit and description accepted (the descriptions tables hold char(255)).
+MAX_UNIT_LENGTH = 32
+MAX_DESCRIPTION_LENGTH = 255
+
+
+def _text(limit: int):
+    def check(instance, attribute, value):
+        if value is None:
+            return
+        name = attribute.name
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} of variable {instance.codename!r} must be a non-empty string, got {value!r}")
+        if len(value) > limit:
+            raise ValueError(f"{name} of variable {instance.codename!r} is {len(value)} characters long; "
+                             f"at most {limit} fit")
+        if not value.isprintable() or value != value.strip():
+            raise ValueError(f"{name} of variable {instance.codename!r} must be printable text without "
+                             f"leading or trailing spaces, got {value!r}")
+    return check
+
+
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise TypeError(f"expected a list of names, got the string {value!r}")
+    return tuple(value)
+
+
+def _each_name(instance, attribute, names):
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{attribute.name} must be a list of names, got {names!r}")
+
+
 @attrs.frozen
 class Variable:
     """One value to collect: ``codename`` read by reader instance ``reader`` at ``address``.
 
     ``interval_ms`` is optional; without it the context's default interval applies.
+    ``unit`` (e.g. ``"degC"``, ``"mbar"``) and ``description`` are shown on screens and
+    stored where a store has a place for them. ``processors`` names the collector's stream
+    processors applied, in order, to this variable's samples for every writer.
     """
 
     id: int = attrs.field(validator=attrs.validators.instance_of(int))
@@ -81,6 +117,9 @@ class Variable:
     reader: str = attrs.field(validator=_non_empty_name)
     value_type: str = attrs.field(default="float", validator=_value_type)
     interval_ms: float | None = attrs.field(default=None, validator=_positive_or_none)
+    unit: str | None = attrs.field(default=None, validator=_text(MAX_UNIT_LENGTH))
+    description: str | None = attrs.field(default=None, validator=_text(MAX_DESCRIPTION_LENGTH))
+    processors: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_each_name)
 
 
 class ContextState(str, enum.Enum):
@@ -160,3 +199,13 @@ class Sample:
     @classmethod
     def from_dict(cls, data: dict) -> Sample:
         return cls(data["codename"], data["time"], data.get("value"), data.get("error"))
+
+
+@attrs.frozen
+class Aggregate(Sample):
+    """A value computed over a time window (``window`` processor): ``count`` samples went into it."""
+
+    count: int = 0
+
+    def to_dict(self) -> dict:
+        return {**Sample.to_dict(self), "count": self.count}

@@ -64,8 +64,8 @@ class RefusalLog:
     A peer that knocks thousands of times a second costs one log line per interval, not one each.
     """
 
-    def __init__(self, logger: logging.Logger, what: str, interval: float = 60.0):
-        self.logger, self.what, self.interval = logger, what, interval
+    def __init__(self, logger: logging.Logger, what: str, interval: float = 60.0, noun: str = "request(s)"):
+        self.logger, self.what, self.interval, self.noun = logger, what, interval, noun
         self._count = 0
         self._last_line = float("-inf")
         self._lock = threading.Lock()
@@ -79,5 +79,5 @@ class RefusalLog:
             if now - self._last_line < self.interval:
                 return
             count, self._count, self._last_line = self._count, 0, now
-        self.logger.warning("%s refused %d connection(s)/request(s) in the last %.0f s; latest from %s: %s",
-                            self.what, count, self.interval, peer, reason)
+        self.logger.warning("%s refused %d %s in the last %.0f s; latest from %s: %s",
+                            self.what, count, self.noun, self.interval, peer, reason)

@@ -19,6 +19,18 @@ def lab_writers():
 
 
 @hookimpl
+def lab_stream_processors():
+    return {
+        "deadband": "lab_core.processors.deadband:Deadband",
+        "window": "lab_core.processors.window:Window",
+        "scale": "lab_core.processors.transforms:Scale",
+        "convert": "lab_core.processors.transforms:Convert",
+        "clamp": "lab_core.processors.transforms:Clamp",
+        "cast": "lab_core.processors.transforms:Cast",
+    }
+
+
+@hookimpl
 def lab_subcommands(subparsers):
     from .commands import add
 

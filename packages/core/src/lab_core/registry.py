@@ -38,7 +38,15 @@ CORE_DISTRIBUTION = "lab-core"
 #: Comma-separated plugin names to leave out, honoured before any import
 #: (like pytest's ``-p no:NAME``). ``Registry(disabled=…)`` adds more.
 DISABLE_ENV = "LAB_DISABLE_PLUGINS"
-KINDS = ("reader", "writer", "transport", "processor")
+#: Plugin kinds and the hook that provides each. "processor" is a stream processor of the
+#: collector (``[processors.NAME]``: deadband, window…); "job" a dahu-style processing job.
+HOOKS = {"reader": "lab_readers", "writer": "lab_writers", "transport": "lab_transports",
+         "processor": "lab_stream_processors", "job": "lab_jobs"}
+KINDS = tuple(HOOKS)
+#: Deprecated hook names (one release): ``lab_processors`` named dahu-style jobs.
+DEPRECATED_HOOKS = {"lab_processors": "job"}
+#: Kinds whose names are matched case-insensitively (dahu's dotted plugin names).
+_CASELESS = ("job",)
 
 
 class Status(str, enum.Enum):
@@ -243,23 +251,28 @@ class Registry:
 
     def _collect(self, kind: str) -> dict[str, list[Component]]:
         found: dict[str, list[Component]] = {}
-        hook = getattr(self.manager.hook, f"lab_{kind}s")
-        for impl in hook.get_hookimpls():
-            info = self._plugins.get(impl.plugin_name)
-            try:
-                provided = impl.function() or {}
-            except Exception as exc:
-                info.status, info.error = Status.FAILED, f"lab_{kind}s hook raised {exc!r}"
-                log.warning("plugin %s: %s", info.name, info.error)
-                continue
-            for name, target in provided.items():
-                key = name.lower() if kind == "processor" else name
-                found.setdefault(key, []).append(Component(kind, name, info, target))
-                info.provides.setdefault(kind, []).append(name)
+        hooks = [HOOKS[kind], *(old for old, new in DEPRECATED_HOOKS.items() if new == kind)]
+        for hook_name in hooks:
+            for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+                info = self._plugins.get(impl.plugin_name)
+                if hook_name in DEPRECATED_HOOKS:
+                    log.warning("plugin %s (%s): the hook %s is deprecated and goes in the next release; "
+                                "rename it %s", info.name, info.distribution, hook_name, HOOKS[kind])
+                try:
+                    provided = impl.function() or {}
+                except Exception as exc:
+                    info.status, info.error = Status.FAILED, f"{hook_name} hook raised {exc!r}"
+                    log.warning("plugin %s: %s", info.name, info.error)
+                    continue
+                for name, target in provided.items():
+                    key = name.lower() if kind in _CASELESS else name
+                    found.setdefault(key, []).append(Component(kind, name, info, target))
+                    info.provides.setdefault(kind, []).append(name)
         return found
 
     def component(self, kind: str, name: str) -> Component:
-        candidates = self.components(kind).get(name.lower() if kind == "processor" else name)
+        kind = self._current_kind(kind, name)
+        candidates = self.components(kind).get(name.lower() if kind in _CASELESS else name)
         if not candidates:
             self._explain_missing(kind, name)
         if len(candidates) > 1:
@@ -269,6 +282,15 @@ class Registry:
                 f"plugin with {DISABLE_ENV}=<plugin name>"
             )
         return candidates[0]
+
+    def _current_kind(self, kind: str, name: str) -> str:
+        """Kind "processor" meant dahu-style jobs until 1.1: a job asked for that way is found, with a warning."""
+        if kind == "processor" and name not in self.components("processor") \
+                and name.lower() in self.components("job"):
+            log.warning("asking the registry for job %r as a 'processor' is deprecated; ask for kind 'job' "
+                        "(processors are now the collector's stream processors)", name)
+            return "job"
+        return kind
 
     def _explain_missing(self, kind: str, name: str) -> None:
         known = ", ".join(sorted(self.components(kind))) or "none"
@@ -307,7 +329,12 @@ class Registry:
         return self.get_class("transport", name)(*args, **options)
 
     def processor(self, name: str, /, **options: Any) -> Any:
+        """A stream processor (``[processors.NAME]`` in a configuration)."""
         return self.make("processor", name, **options)
+
+    def job(self, name: str, /, **options: Any) -> Any:
+        """A dahu-style processing job plugin."""
+        return self.make("job", name, **options)
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call every plugin's ``hook_name`` on its own: one that raises is logged with its

@@ -32,6 +32,7 @@ import attrs
 from . import systemd
 from .errors import ConfigError
 from .exitcodes import ExitCode
+from .scheduler import prefer_timeliness
 from .spool import DiskSpool
 
 log = logging.getLogger("lab")
@@ -131,10 +132,11 @@ class Runner:
         self._wake.set()
 
     def start(self) -> None:
+        prefer_timeliness()
         for context in self.setup.contexts:
             self.collector.start(context)
-        self.watch()
         systemd.notify("READY=1", f"STATUS=collecting: {self._counts()}")
+        self.watch()
 
     def _counts(self) -> str:
         variables = sum(len(c.variables) for c in self.collector.contexts() if c.state.value == "running")
@@ -167,7 +169,7 @@ class Runner:
             systemd.notify("READY=1", "STATUS=reload refused; collecting with the previous configuration")
             return False
         self.lost_on_reload += reloaded.lost
-        log.info("configuration %s reloaded: %s", self.config, reloaded.changes.describe())
+        log.info("configuration %s reloaded", self.config)
         self.status.note_reload(None)
         if reloaded.watch != self.status.settings:
             self.status.settings = reloaded.watch

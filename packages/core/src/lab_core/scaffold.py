@@ -13,7 +13,9 @@ from . import __version__
 from .errors import LabError
 from .registry import importlib_metadata
 
-KINDS = ("reader", "writer", "processor")
+#: kind -> the hook that provides it ("processor": a stream processor; "job": a dahu-style job)
+HOOKS = {"reader": "lab_readers", "writer": "lab_writers", "processor": "lab_stream_processors", "job": "lab_jobs"}
+KINDS = tuple(HOOKS)
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -53,10 +55,12 @@ def new_plugin(name: str, kind: str, directory: str | Path | None = None) -> Pat
         "reader": f'In a configuration:\n\n    [readers.my_{name}]\n    plugin = "{name}"\n    gain = 1.0\n\n'
                   f'and variables with `reader = "my_{name}"`, `address = "channel:1"`.',
         "writer": f'In a configuration:\n\n    [writers.my_{name}]\n    plugin = "{name}"\n    path = "samples.jsonl"',
-        "processor": f'As a processing job: `lab_core.default_registry().processor("{name}")`, or with '
-                     f'lab-dahu: `Job("{name}", {{"values": [1, 2, 3]}})`.',
+        "processor": f'In a configuration:\n\n    [processors.spikes]\n    plugin = "{name}"\n    max_step = 5.0\n\n'
+                     f'and `processors = ["spikes"]` on a variable or a writer.',
+        "job": f'As a processing job: `lab_core.default_registry().job("{name}")`, or with '
+               f'lab-dahu: `Job("{name}", {{"values": [1, 2, 3]}})`.',
     }[kind]
-    values = {"name": name, "dist": dist, "package": package, "kind": kind, "title": title,
+    values = {"name": name, "dist": dist, "package": package, "kind": kind, "title": title, "hook": HOOKS[kind],
               "cls": title.replace(" ", "") + kind.title(), "core_min": core_min, "core_next": core_next,
               "usage": usage}
     _render("plugin/pyproject.toml", root / "pyproject.toml", values)

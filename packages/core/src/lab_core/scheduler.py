@@ -21,6 +21,7 @@ import bisect
 import collections
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +35,21 @@ log = logging.getLogger(__name__)
 
 #: Instants this close together are served by one read.
 MERGE_WINDOW_S = 0.001
+
+#: The interpreter's thread switch interval a collector process runs with (CPython's default is
+#: 5 ms: a reader worker waking up on time could wait that long for the GIL behind a busy thread).
+SWITCH_INTERVAL_S = 0.001
+
+
+def prefer_timeliness() -> None:
+    """Make this process switch threads often enough that reads start on time.
+
+    For processes whose main job is collecting (``lab run`` calls it); it costs a little
+    throughput in CPU-bound threads, which a collector does not have.
+    """
+    if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+
 
 #: ``deliver(samples, writers_by_codename)`` — hands a read's samples on.
 Deliver = Callable[[list[Sample], dict[str, frozenset[str]]], None]

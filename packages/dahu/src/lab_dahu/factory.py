@@ -74,7 +74,7 @@ class Factory:
         if klass is not None:
             return klass
         try:
-            klass = self.lab_registry.get_class("processor", key)
+            klass = self.lab_registry.get_class("job", key)
         except UnknownPlugin as exc:
             local = ", ".join(sorted(self.registry)) or "none"
             raise UnknownPlugin(f"{exc} Registered in this process: {local}.") from None
@@ -90,7 +90,7 @@ class Factory:
         """``{lower-cased name: where it comes from}`` for every known plugin; imports nothing."""
         found: dict[str, str] = {}
         try:
-            components = self.lab_registry.components("processor")
+            components = self.lab_registry.components("job")
         except Exception:  # a broken registry must not hide the in-process plugins
             log.exception("could not list the installed processing plugins")
             components = {}

@@ -4,7 +4,7 @@ from lab_core import hookimpl
 
 
 @hookimpl
-def lab_processors():
+def lab_jobs():
     return {
         "example.square": "lab_dahu.examples:Square",
         "example.cube": "lab_dahu.examples:Cube",

@@ -32,6 +32,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     udp.add_argument("--udp-port", type=int, default=DEFAULT_LIVE_PORT, metavar="PORT",
                      help=f"UDP port (default: {DEFAULT_LIVE_PORT}, the customary live-server port; 0: any)")
     udp.add_argument("--no-udp", action="store_true", help="do not receive LiveSocket datagrams (pull sockets only)")
+    udp.add_argument("--udp-allow", action="append", metavar="NETWORK",
+                     help="only take datagrams from this network or address (repeat; default: everyone)")
     pull = parser.add_argument_group("pull sockets")
     pull.add_argument("--pull", action="append", default=[], metavar="HOST:PORT",
                       help="a DateDataPullSocket / DataPullSocket to poll with json_wn (repeat, or comma-separate; "
@@ -45,6 +47,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                       help="address to serve the page on (default: 127.0.0.1; 0.0.0.0 to share it on the network)")
     page.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, metavar="PORT",
                       help=f"HTTP port (default: {DEFAULT_HTTP_PORT}; 0: any free port)")
+    page.add_argument("--http-allow", action="append", metavar="NETWORK",
+                      help="only serve the page to this network or address (repeat; default: everyone)")
     page.add_argument("--stale-after", type=float, default=30.0, metavar="S",
                       help="mark a value stale after S seconds without a new point (default: 30)")
     page.add_argument("--history", type=int, default=1000, metavar="N",
@@ -70,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             udp_host=args.udp_host, udp_port=None if args.no_udp else args.udp_port, pull=tuple(args.pull),
             poll_interval=args.poll_interval, poll_timeout=args.poll_timeout, stale_after=args.stale_after,
             history=args.history, http_host=args.http_host, http_port=args.http_port, title=args.title,
-            max_clients=args.max_clients, client_timeout=args.client_timeout, max_channels=args.max_channels)
+            max_clients=args.max_clients, client_timeout=args.client_timeout, max_channels=args.max_channels,
+            udp_allow=args.udp_allow, http_allow=args.http_allow)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"lab live: {exc}") from None
     if config.udp_port is None and not config.pull:

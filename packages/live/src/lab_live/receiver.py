@@ -6,7 +6,10 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
+
+from lab_core.netaccess import AllowList, RefusalLog
 
 from .hub import Hub
 from .protocol import BadMessage, parse_live_datagram
@@ -44,8 +47,10 @@ class UdpReceiver:
     a bad entry inside a good datagram is skipped and the rest is used.
     """
 
-    def __init__(self, hub: Hub, host: str = "0.0.0.0", port: int = 9767):
+    def __init__(self, hub: Hub, host: str = "0.0.0.0", port: int = 9767, allow: Sequence[str] | None = None):
         self.hub, self.host, self.port = hub, host, port
+        self.allow = AllowList(allow)
+        self.refusals = RefusalLog(log, f"LiveSocket receiver on udp {host}:{port}", noun="datagram(s)")
         self.datagrams = 0
         self.bad = 0
         self.last_error: str | None = None
@@ -72,6 +77,7 @@ class UdpReceiver:
                                      f"{exc.strerror} (choose another --udp-port, or 0 for any)") from exc
         sock.settimeout(0.1)  # to notice stop(); recvfrom on a closed socket is not woken on every OS
         self._sock = sock
+        self.refusals.what = "LiveSocket receiver on udp {}:{}".format(*self.address)
         self._publish_status(force=True)
         self._thread = threading.Thread(target=self._run, name=f"lab-live-udp-{self.address[1]}", daemon=True)
         self._thread.start()
@@ -97,6 +103,9 @@ class UdpReceiver:
                 if self._stop.is_set():
                     break
                 log.debug("udp receive error: %s", exc)
+                continue
+            if not self.allow.allows(peer[0]):
+                self.refusals.refused(peer[0], f"not in allow ({self.allow})")
                 continue
             try:
                 self.handle(data, peer)

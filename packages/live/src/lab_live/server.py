@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import attrs
 
+from lab_core.netaccess import AllowList
+
 from .hub import Hub
 from .poller import PullPoller
 from .protocol import DEFAULT_HTTP_PORT, DEFAULT_LIVE_PORT, DEFAULT_PULL_PORT, parse_address
@@ -38,6 +40,13 @@ def _targets(value: Sequence[str | tuple[str, int]]) -> tuple[tuple[str, int], .
     return tuple(result)
 
 
+def _networks(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    AllowList(value)  # refuses a string or a bad network, naming it
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class LiveConfig:
     """Settings of ``lab live`` (each is also a command-line option)."""
@@ -61,6 +70,9 @@ class LiveConfig:
     #: Seconds a browser may stop reading before it is disconnected (it reconnects when it reads again).
     client_timeout: float = attrs.field(default=20.0, validator=_positive)
     max_channels: int = attrs.field(default=5000, validator=_positive)
+    #: Client networks allowed to send LiveSocket datagrams / to open the page (None: everyone).
+    udp_allow: tuple[str, ...] | None = attrs.field(default=None, converter=_networks)
+    http_allow: tuple[str, ...] | None = attrs.field(default=None, converter=_networks)
 
 
 class LiveServer:
@@ -103,12 +115,12 @@ class LiveServer:
         try:
             try:
                 self.http = DashboardServer((c.http_host, c.http_port), self.hub, title=c.title,
-                                            write_timeout=c.client_timeout)
+                                            write_timeout=c.client_timeout, allow=c.http_allow)
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot serve the dashboard on http {c.http_host}:{c.http_port}: "
                                          f"{exc.strerror} (choose another --http-port, or 0 for any)") from exc
             if c.udp_port is not None:
-                self.receiver = UdpReceiver(self.hub, c.udp_host, c.udp_port).start()
+                self.receiver = UdpReceiver(self.hub, c.udp_host, c.udp_port, c.udp_allow).start()
             if c.pull:
                 self.poller = PullPoller(self.hub, c.pull, c.poll_interval, c.poll_timeout).start()
             self._spawn(self._tick, "lab-live-ticker")

@@ -15,12 +15,16 @@ from __future__ import annotations
 import logging
 import socket
 import socketserver
+import threading
 import time
+from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from lab_core.netaccess import AllowList, RefusalLog
 
 from . import __version__
 from .hub import Hub, HubClosed, TooManyClients
@@ -45,11 +49,24 @@ def load_static() -> dict[str, tuple[bytes, str]]:
 
 
 class DashboardServer(ThreadingHTTPServer):
+    """The page's HTTP server. Nobody can squat it: ``allow`` (networks) says who may connect,
+    one peer address holds at most ``max_per_peer`` connections and all peers ``max_connections``
+    (more are closed at once, and counted in a log line at most once a minute), and a request
+    must arrive within ``request_timeout`` s of connecting."""
+
     daemon_threads = True
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], hub: Hub, *, title: str = "lab live",
-                 write_timeout: float = 20.0, keepalive: float = 15.0, min_event_gap: float = 0.05):
+                 write_timeout: float = 20.0, keepalive: float = 15.0, min_event_gap: float = 0.05,
+                 allow: Sequence[str] | None = None, max_per_peer: int = 16, max_connections: int = 256,
+                 request_timeout: float = 5.0):
+        self.allow = AllowList(allow)
+        self.max_per_peer, self.max_connections = max_per_peer, max_connections
+        self.request_timeout = request_timeout
+        self.refusals = RefusalLog(log, f"dashboard on http {address[0]}:{address[1]}", noun="connection(s)")
+        self._open: dict[Any, str] = {}  # accepted connection -> peer host
+        self._open_lock = threading.Lock()
         self.hub = hub
         self.title = title
         self.write_timeout = write_timeout
@@ -65,6 +82,28 @@ class DashboardServer(ThreadingHTTPServer):
         # HTTPServer.server_bind would look up the host's FQDN (a DNS query, seconds when DNS is slow)
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+        self.refusals.what = f"dashboard on http {self.server_name}:{self.server_port}"
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        host = client_address[0]
+        if not self.allow.allows(host):
+            self.refusals.refused(host, f"not in allow ({self.allow})")
+            return False
+        with self._open_lock:
+            if len(self._open) >= self.max_connections:
+                reason = f"{self.max_connections} connections open (max_connections)"
+            elif sum(h == host for h in self._open.values()) >= self.max_per_peer:
+                reason = f"{self.max_per_peer} connections open from this peer (max_per_peer)"
+            else:
+                self._open[request] = host
+                return True
+        self.refusals.refused(host, reason)
+        return False
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.pop(request, None)
+        super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("error serving %s", client_address, exc_info=True)
@@ -76,8 +115,13 @@ class DashboardHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # one request per connection; the event stream ends with the connection
 
     def setup(self) -> None:
-        self.timeout = self.server.write_timeout  # applied to the socket by StreamRequestHandler.setup
+        self.timeout = self.server.request_timeout  # applied to the socket by StreamRequestHandler.setup
         super().setup()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        self.connection.settimeout(self.server.write_timeout)  # the request is in: now the reply's timeout
+        return parsed
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         log.debug("%s %s", self.address_string(), format % args)

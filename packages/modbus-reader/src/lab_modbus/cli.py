@@ -32,6 +32,8 @@ def add_subcommands(subparsers) -> None:
     sim.add_argument("--baudrate", type=int, default=19200)
     sim.add_argument("--hole", action="append", default=[], metavar="TABLE:ADDRESS",
                      help="make an address answer 'illegal data address' (e.g. hr:500); repeatable")
+    sim.add_argument("--allow", action="append", metavar="NETWORK",
+                     help="only serve clients from this network or address (repeat; default: everyone)")
     sim.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     sim.set_defaults(func=cmd_simulate)
 
@@ -71,7 +73,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     protocol = args.protocol or ("rtu" if args.serial else "tcp")
     try:
         sim = Simulator(args.host, args.port, protocol=protocol, serial=args.serial, baudrate=args.baudrate,
-                        holes=_holes(args.hole))
+                        holes=_holes(args.hole), allow=args.allow)
         sim.start()
     except (OSError, ValueError) as exc:
         print(f"lab modbus simulate: {exc}", file=sys.stderr)

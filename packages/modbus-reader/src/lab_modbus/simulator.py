@@ -46,7 +46,10 @@ from collections.abc import Iterable, Sequence
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
+
+from lab_core.netaccess import AllowList, RefusalLog
 
 from .address import Table, parse_address
 
@@ -77,7 +80,8 @@ class Simulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, protocol: str = "tcp",
                  serial: str | None = None, baudrate: int = 19200, registers: int = 1000,
-                 bits: int = 2048, live: bool = True, holes: Iterable[tuple[str, int]] = ()):
+                 bits: int = 2048, live: bool = True, holes: Iterable[tuple[str, int]] = (),
+                 allow: Sequence[str] | None = None):
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol {protocol!r} is unknown: use one of {', '.join(PROTOCOLS)}")
         if protocol == "rtu" and not serial:
@@ -87,6 +91,8 @@ class Simulator:
         self.host, self.port, self.protocol, self.serial, self.baudrate = host, port, protocol, serial, baudrate
         self.registers, self.bits = registers, bits - bits % 16
         self.live = live
+        self.allow = AllowList(allow)
+        self.refusals = RefusalLog(log, f"modbus simulator on {host}:{port}", noun="connection(s)")
         #: seconds each request waits before it is answered (to make a client time out)
         self.delay_s = 0.0
         self.requests: collections.Counter[int] = collections.Counter()  # function code -> requests
@@ -195,11 +201,13 @@ class Simulator:
                                         baudrate=self.baudrate, trace_pdu=self._trace)
         else:
             framer = FramerType.RTU if self.protocol == "rtu-over-tcp" else FramerType.SOCKET
-            server = ModbusTcpServer(self._device, framer=framer, address=(self.host, self.port),
-                                     trace_pdu=self._trace)
+            server = _GuardedTcpServer(self._device, framer=framer, address=(self.host, self.port),
+                                       trace_pdu=self._trace)
+            server.allow, server.refusals = self.allow, self.refusals
         await server.serve_forever(background=True)  # RuntimeError if it cannot listen
         if self.protocol != "rtu":
             self.port = server.transport.sockets[0].getsockname()[1]
+            self.refusals.what = f"modbus simulator on {self.host}:{self.port}"
         self._server = server
 
     def stop(self) -> None:
@@ -309,3 +317,23 @@ def _access_code(table: Table) -> int:
 def _words(fmt: str, value) -> list[int]:
     data = struct.pack(">" + fmt, value)
     return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+
+
+class _GuardedConnection(ServerRequestHandler):
+    """One client connection; one from outside the server's ``allow`` is closed as soon as it is made."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        host = peer[0] if peer else ""
+        if not self.server.allow.allows(host):
+            self.server.refusals.refused(host, f"not in allow ({self.server.allow})")
+            self.close()  # also drops it from the server's active connections
+
+
+class _GuardedTcpServer(ModbusTcpServer):
+    allow = AllowList(None)
+    refusals: RefusalLog
+
+    def callback_new_connection(self) -> _GuardedConnection:
+        return _GuardedConnection(self, self.trace_packet, self.trace_pdu, self.trace_connect)

@@ -99,6 +99,7 @@ class ContinuousLogger:
         self._offline = False
         try:
             self.writer.open()  # connect and translate the codenames now, as PyExpLabSys did
+            self.writer.check_codenames()
         except MySQLUnavailable as exc:
             if spool_path is None:
                 raise StartupException(f"{exc} (give spool_path to start while the database is down)") from exc

@@ -46,7 +46,8 @@ class MySQLWriter(BatchInserter, Writer):
 
     Options (all keyword): ``database``, ``user``, ``password`` (or ``password_env``),
     ``host``, ``port``, ``unix_socket``, ``setup`` or ``table``, ``codenames`` (checked
-    when the writer opens: an unknown one is an error naming it),
+    when the writer opens: an unknown one is logged as an error naming it, its samples
+    are set aside and the others flow on; ``check_codenames()`` raises it instead),
     ``register_codenames`` (give unknown codenames an id instead of refusing them),
     ``create_tables`` (``CREATE TABLE IF NOT EXISTS`` on open), ``time_type``
     (for created tables), ``descriptions_table``, ``connect_timeout``,
@@ -120,16 +121,30 @@ class MySQLWriter(BatchInserter, Writer):
             if missing and self.register_codenames:
                 for codename in missing:
                     self._register(codename)
-                missing = [c for c in missing if c not in self._ids]
-            if missing:
-                raise UnknownCodenames([c for c in missing if c not in ambiguous], self.descriptions_table,
-                                       self.setup, [c for c in missing if c in ambiguous])
         except Exception as exc:
             self._drop_connection(exc)
             raise
         self._use(info)
+        problem = self.codename_problem()
+        if problem is not None:  # their samples are set aside when they come, the others flow on
+            log.error("%s: %s; samples of these codenames are set aside until they are registered",
+                      self.label, problem)
         log.info("mysql writer open: %s, %s, %d codename(s) known", self.settings.describe(), info,
                  len(self._ids))
+
+    def codename_problem(self) -> UnknownCodenames | None:
+        """The configured ``codenames`` the descriptions table lacks (or lists twice), as an error; else None."""
+        missing = [c for c in self.codenames if c not in self._ids]
+        if not missing:
+            return None
+        return UnknownCodenames([c for c in missing if c not in self._ambiguous], self.descriptions_table,
+                                self.setup, [c for c in missing if c in self._ambiguous])
+
+    def check_codenames(self) -> None:
+        """Raise ``UnknownCodenames`` for configured codenames without exactly one id (after ``open``)."""
+        problem = self.codename_problem()
+        if problem is not None:
+            raise problem
 
     def check_context(self, context) -> None:
         """Refuse a context whose codenames the descriptions table lacks (a start-up error naming

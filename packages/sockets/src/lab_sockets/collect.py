@@ -2,7 +2,7 @@
 ``socket`` reader (read codenames from a remote pull socket).
 
 Writer ``socket`` — options ``host`` ("0.0.0.0"), ``port`` (9000), ``name``, ``codenames``,
-``timeouts``, ``transport`` ("udp"):
+``timeouts``, ``transport`` ("udp"), ``allow`` (client networks answered; default everyone):
     every accepted sample becomes the current point ``(sample.time, value)`` of its codename
     on a DateDataPullSocket. PyExpLabSys fixes a socket's codenames when it is made; here
     ``codenames`` may be given (only those are served, in that order; others are ignored) or
@@ -47,7 +47,7 @@ class SocketWriter(Writer):
     def __init__(self, host: str = "0.0.0.0", port: int = DEFAULT_PORTS["date"], name: str = "lab collector",
                  codenames: Sequence[str] | None = None, timeouts: float | Sequence[float | None] | None = None,
                  transport: Any = "udp", transport_options: dict | None = None, check_activity: bool = True,
-                 activity_timeout: float = 900):
+                 activity_timeout: float = 900, allow: Sequence[str] | None = None):
         from .pull import DateDataPullSocket
 
         if codenames is None and timeouts is not None and not isinstance(timeouts, Real):
@@ -57,7 +57,7 @@ class SocketWriter(Writer):
         self.socket = DateDataPullSocket(
             name, list(codenames or ()), port=port, timeouts=timeouts if self.fixed_codenames else None,
             check_activity=check_activity, activity_timeout=activity_timeout, host=host, transport=transport,
-            transport_options=transport_options)
+            transport_options=transport_options, allow=allow)
         self._ignored: set[str] = set()
 
     @property

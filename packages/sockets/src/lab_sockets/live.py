@@ -47,8 +47,9 @@ class LiveSocket:
 
     def __init__(self, name: str, codenames: Sequence[str], live_server: Sequence[Any] | None = None,
                  no_internal_data_pull_socket: bool = False,
-                 internal_data_pull_socket_port: int = DEFAULT_PORTS["live"], *, host: str = "0.0.0.0",
-                 transport: Any = "udp", transport_options: dict | None = None, hostname: str | None = None):
+                 internal_data_pull_socket_port: int = DEFAULT_PORTS["live"], *, host: str | None = None,
+                 transport: Any = "udp", transport_options: dict | None = None, hostname: str | None = None,
+                 allow: Sequence[str] | None = None):
         self.name = name
         if live_server is None:
             live_server = default_live_server()
@@ -60,7 +61,7 @@ class LiveSocket:
         if not no_internal_data_pull_socket:
             self.internal_socket = _InternalPullSocket(
                 name, codenames, port=internal_data_pull_socket_port, host=host, transport=transport,
-                transport_options=transport_options)
+                transport_options=transport_options, allow=allow)
         else:  # still refuse bad or duplicate codenames, as the pull socket would
             from .protocol.data import DataPullProtocol
 

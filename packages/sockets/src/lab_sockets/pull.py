@@ -27,9 +27,10 @@ class CommonDataPullSocket(SocketServer):
     def __init__(self, name: str, codenames: Sequence[str], port: int, default_x: Any = 0.0,
                  default_y: Any = 0.0, timeouts: float | Sequence[float | None] | None = None,
                  check_activity: bool = True, activity_timeout: float = 900, poke_on_set: bool = True, *,
-                 host: str = "0.0.0.0", transport: Any = "udp", transport_options: dict | None = None):
+                 host: str | None = None, transport: Any = "udp", transport_options: dict | None = None,
+                 allow: Sequence[str] | None = None):
         super().__init__(name, port, host=host, transport=transport, transport_options=transport_options,
-                         check_activity=check_activity, activity_timeout=activity_timeout)
+                         check_activity=check_activity, activity_timeout=activity_timeout, allow=allow)
         self.poke_on_set = poke_on_set
         self.protocol = self.protocol_class(name, codenames, default_x, default_y, timeouts,
                                             status=_status.status_message)
@@ -60,9 +61,11 @@ class DateDataPullSocket(CommonDataPullSocket):
     def __init__(self, name: str, codenames: Sequence[str], port: int = DEFAULT_PORTS["date"],
                  default_x: Any = 0.0, default_y: Any = 0.0, timeouts: float | Sequence[float | None] | None = None,
                  check_activity: bool = True, activity_timeout: float = 900, poke_on_set: bool = True, *,
-                 host: str = "0.0.0.0", transport: Any = "udp", transport_options: dict | None = None):
+                 host: str | None = None, transport: Any = "udp", transport_options: dict | None = None,
+                 allow: Sequence[str] | None = None):
         super().__init__(name, codenames, port, default_x, default_y, timeouts, check_activity, activity_timeout,
-                         poke_on_set, host=host, transport=transport, transport_options=transport_options)
+                         poke_on_set, host=host, transport=transport, transport_options=transport_options,
+                         allow=allow)
 
     def set_point(self, codename: str, point: Sequence[Any]) -> None:
         """Set ``codename``'s point to ``(unix_time, value)``."""
@@ -98,9 +101,11 @@ class DataPullSocket(CommonDataPullSocket):
     def __init__(self, name: str, codenames: Sequence[str], port: int = DEFAULT_PORTS["data"],
                  default_x: Any = 0.0, default_y: Any = 0.0, timeouts: float | Sequence[float | None] | None = None,
                  check_activity: bool = True, activity_timeout: float = 900, poke_on_set: bool = True, *,
-                 host: str = "0.0.0.0", transport: Any = "udp", transport_options: dict | None = None):
+                 host: str | None = None, transport: Any = "udp", transport_options: dict | None = None,
+                 allow: Sequence[str] | None = None):
         super().__init__(name, codenames, port, default_x, default_y, timeouts, check_activity, activity_timeout,
-                         poke_on_set, host=host, transport=transport, transport_options=transport_options)
+                         poke_on_set, host=host, transport=transport, transport_options=transport_options,
+                         allow=allow)
 
     def set_point(self, codename: str, point: Sequence[Any], timestamp: float | None = None) -> None:
         """Set ``codename``'s point ``(x, y)``; ``timestamp`` (default now) is when it was measured."""

@@ -6,13 +6,13 @@ import logging
 import queue as queue_module
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import status as _status
 from .protocol.common import DEFAULT_PORTS
-from .protocol.push import DataSet, PushProtocol, PushState
+from .protocol.push import DataSet, PushProtocol, PushState, StateFull
 from .server import SocketServer
 
 __all__ = ["ACTIONS", "CallBackThread", "DataPushSocket"]
@@ -69,6 +69,11 @@ class DataPushSocket(SocketServer):
       * ``callback_direct``: ``callback(data)``'s return value is sent back (``RET#…`` in
         ``return_format`` json, raw or string; ``EXCEP#message`` if it raised).
 
+    Memory is bounded whatever senders do: ``updated`` keeps at most ``max_names`` names and
+    ``max_bytes`` of names and values (a data set with new names beyond that gets ``ERROR#`` and
+    nothing is stored; known names are always updated), and the queue made here holds at most
+    ``queue_maxsize`` data sets (PyExpLabSys's was unbounded; 0 makes it so again).
+
     Direct callbacks run on ``callback_workers`` threads (default 1, so they never run
     concurrently, as in PyExpLabSys), never in the receive thread: a slow callback does not
     stall ``name``, ``status`` or other sockets. At most ``max_pending_calls`` wait; beyond
@@ -80,11 +85,12 @@ class DataPushSocket(SocketServer):
     def __init__(self, name: str, port: int = DEFAULT_PORTS["push"], action: str = "store_last",
                  queue: queue_module.Queue | None = None, callback: Callable[[dict], Any] | None = None,
                  return_format: str = "json", check_activity: bool = False, activity_timeout: float = 900, *,
-                 host: str = "0.0.0.0", transport: Any = "udp", transport_options: dict | None = None,
-                 queue_maxsize: int = 0, callback_workers: int = 1, max_pending_calls: int = 100,
-                 poke_on_set: bool = True):
+                 host: str | None = None, transport: Any = "udp", transport_options: dict | None = None,
+                 allow: Sequence[str] | None = None, queue_maxsize: int = 10_000, callback_workers: int = 1,
+                 max_pending_calls: int = 100, poke_on_set: bool = True, max_names: int | None = 10_000,
+                 max_bytes: int | None = 16 * 2**20):
         super().__init__(name, port, host=host, transport=transport, transport_options=transport_options,
-                         check_activity=check_activity, activity_timeout=activity_timeout)
+                         check_activity=check_activity, activity_timeout=activity_timeout, allow=allow)
         if action not in ACTIONS:
             raise ValueError(f"action {action!r} is unknown; use one of {', '.join(ACTIONS)}")
         if action.startswith("callback") and not callable(callback):
@@ -100,7 +106,7 @@ class DataPushSocket(SocketServer):
         self.callback_workers = callback_workers
         self.max_pending_calls = max_pending_calls
         self.protocol = PushProtocol(name, return_format, status=_status.status_message)
-        self._state = PushState()
+        self._state = PushState(max_names, max_bytes)
         self._queue: queue_module.Queue | None = None
         if action == "enqueue":
             self._queue = queue if queue is not None else queue_module.Queue(maxsize=queue_maxsize)
@@ -166,15 +172,16 @@ class DataPushSocket(SocketServer):
         if not isinstance(event, DataSet):
             return event
         data = event.data
-        if self._queue is not None:
-            try:
-                self._queue.put_nowait(dict(data))
-            except queue_module.Full:
-                return self.protocol.error(
-                    f"The queue is full ({self._queue.maxsize} data sets wait); the data set was not stored. "
-                    "Try again later"
-                )
-        self._state.record(data, time.time())
+        admit = None if self._queue is None else (lambda: self._queue.put_nowait(dict(data)))
+        try:
+            self._state.record(data, time.time(), admit)
+        except StateFull as full:
+            return self.protocol.error(str(full))
+        except queue_module.Full:
+            return self.protocol.error(
+                f"The queue is full ({self._queue.maxsize} data sets wait); the data set was not stored. "
+                "Try again later"
+            )
         if self.poke_on_set:
             self.poke()
         if self.action == "callback_direct":

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
+
+from lab_core.netaccess import AllowList
 
 from . import status as _status
 from .transports import make_transport
@@ -29,18 +32,22 @@ class SocketServer:
     #: the ``type`` in ``status``: "date", "data", "push" or "live"
     type: ClassVar[str] = ""
 
-    def __init__(self, name: str, port: int, *, host: str, transport: Any, transport_options: dict | None,
-                 check_activity: bool, activity_timeout: float):
+    def __init__(self, name: str, port: int, *, host: str | None, transport: Any, transport_options: dict | None,
+                 check_activity: bool, activity_timeout: float, allow: Sequence[str] | None = None):
         if not isinstance(name, str):
             raise TypeError(f"name must be a string, got {name!r}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535 (0: any free port), got {port!r}")
         self.name = name
-        self.host = host
         self.requested_port = port
         self.transport_name = transport if isinstance(transport, str) else getattr(transport, "name", "custom")
+        # PyExpLabSys's sockets listen on every interface; lab's other transports are new: loopback
+        self.host = host if host is not None else ("0.0.0.0" if self.transport_name == "udp" else "127.0.0.1")
         self._transport_spec = transport
         self._transport_options = dict(transport_options or {})
+        if allow is not None:
+            AllowList(allow)  # a bad network is an error now, not when the server starts
+            self._transport_options["allow"] = list(allow)
         self.check_activity = bool(check_activity)
         self.activity_timeout = _check_activity_timeout(activity_timeout)
         self.last_activity = time.time()

@@ -16,10 +16,14 @@
             return [Variable(1, "my_temp", "T1", reader="r")]
 
 ``WriterContract`` needs ``writer`` and, to check that data arrived,
-``read_back(writer) -> list of (codename, time, value)``.
+``read_back(writer) -> list of (codename, time, value)``. ``StreamProcessorContract``
+needs ``processor``, ``variable`` and ``samples``; ``JobContract`` (dahu-style jobs;
+``ProcessorContract`` is its deprecated name) needs ``processor``, ``good_input`` and
+``bad_input``.
 """
 
-from .contracts import ProcessorContract, ReaderContract, WriterContract
+from .contracts import JobContract, ProcessorContract, ReaderContract, StreamProcessorContract, WriterContract
 from .distributions import make_distribution
 
-__all__ = ["ProcessorContract", "ReaderContract", "WriterContract", "make_distribution"]
+__all__ = ["JobContract", "ProcessorContract", "ReaderContract", "StreamProcessorContract", "WriterContract",
+           "make_distribution"]

@@ -1,4 +1,4 @@
-"""Contract suites for reader and writer plugins (see ``lab_core.testing``)."""
+"""Contract suites for reader, writer, stream processor and job plugins (see ``lab_core.testing``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from ..contracts import Reader, Writer
+from ..contracts import Reader, StreamProcessor, Writer
 from ..errors import RejectedSamples
-from ..model import Sample
+from ..model import Sample, Variable
 from ..registry import Registry
 
 
@@ -143,9 +143,71 @@ class WriterContract:
         assert isinstance(writer, cls)
 
 
-class ProcessorContract:
-    """What every processing plugin promises. Provide ``processor``, ``good_input`` and
-    ``bad_input`` fixtures; optionally ``plugin_name``."""
+class StreamProcessorContract:
+    """What every stream processor promises. Provide ``processor`` (a fresh instance),
+    ``variable`` (one it can process) and ``samples`` (a list of that variable's samples in
+    time order); optionally ``plugin_name``."""
+
+    plugin_name: str | None = None
+
+    @pytest.fixture
+    def bound(self, processor, variable):
+        processor.bind(variable)
+        return processor
+
+    def run(self, processor, samples) -> list[Sample]:
+        out = []
+        for sample in samples:
+            result = processor.process(sample)
+            assert all(isinstance(s, Sample) for s in result), f"process({sample}) gave {result!r}"
+            out.extend(result)
+        rest = processor.finish()
+        assert all(isinstance(s, Sample) for s in rest), f"finish() gave {rest!r}"
+        return out + list(rest)
+
+    def test_is_a_stream_processor(self, processor):
+        assert isinstance(processor, StreamProcessor)
+
+    def test_processes_the_samples(self, bound, samples):
+        out = self.run(bound, samples)
+        assert all(s.time <= samples[-1].time + 86400 for s in out)
+
+    def test_error_samples_are_never_lost(self, bound, variable, samples):
+        broken = Sample.failed(variable.codename, "the device did not answer", samples[0].time + 1e-6)
+        out = self.run(bound, [samples[0], broken, *samples[1:]])
+        assert [s.error for s in out if s.error is not None] == [broken.error]
+
+    def test_a_value_of_the_wrong_type_is_not_an_exception(self, bound, variable, samples):
+        odd = Sample(variable.codename, samples[0].time + 1e-6, "not what the variable reads" if
+                     variable.value_type != "str" else 12.5)
+        self.run(bound, [samples[0], odd, *samples[1:]])
+
+    def test_the_same_input_gives_the_same_output(self, processor, variable, samples):
+        import copy
+
+        twin = copy.deepcopy(processor)
+        processor.bind(variable)
+        twin.bind(variable)
+        assert self.run(processor, samples) == self.run(twin, samples)
+
+    def test_refuses_a_variable_it_cannot_process_with_value_error(self, processor):
+        for value_type in ("float", "int", "bool", "str"):
+            try:
+                processor.bind(Variable(1, "contract_var", "a", "r", value_type=value_type))
+            except ValueError as exc:
+                assert str(exc)  # says why
+
+    def test_published_through_entry_points(self, processor):
+        if self.plugin_name is None:
+            pytest.skip("set plugin_name to check the entry point")
+        cls = Registry().get_class("processor", self.plugin_name)
+        assert isinstance(processor, cls)
+
+
+
+class JobContract:
+    """What every dahu-style job plugin promises. Provide ``processor`` (the plugin instance),
+    ``good_input`` and ``bad_input`` fixtures; optionally ``plugin_name``."""
 
     plugin_name: str | None = None
 
@@ -172,5 +234,9 @@ class ProcessorContract:
     def test_published_through_entry_points(self, processor):
         if self.plugin_name is None:
             pytest.skip("set plugin_name to check the entry point")
-        cls = Registry().get_class("processor", self.plugin_name)
+        cls = Registry().get_class("job", self.plugin_name)
         assert isinstance(processor, cls)
+
+
+#: Deprecated name of :class:`JobContract` (lab-core 1.0); removed in the next release.
+ProcessorContract = JobContract

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..contracts import Writer
 from ..model import Sample
+from . import check_file_target
 
 HEADER = ("time", "iso_time", "codename", "value", "error")
 
@@ -30,6 +31,9 @@ class CsvWriter(Writer):
         self.path = Path(path)
         self.fsync = fsync
         self._file = None
+
+    def check(self) -> None:
+        check_file_target(self.path, "lab.csv")
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

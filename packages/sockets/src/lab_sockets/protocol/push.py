@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -217,22 +217,64 @@ class PushProtocol:
             return self.excep(f"String conversion failed with message:{exc}")
 
 
-class PushState:
-    """``last`` and ``updated`` of a push socket (store_last, always kept)."""
+class StateFull(ValueError):
+    """A data set would make the push socket keep more names or bytes than its caps allow."""
 
-    def __init__(self) -> None:
+
+def _size(name: str, value: Any) -> int:
+    """What keeping ``name: value`` costs, roughly as sent on the wire."""
+    return len(name) + len(repr(value))
+
+
+class PushState:
+    """``last`` and ``updated`` of a push socket (store_last, always kept).
+
+    ``updated`` keeps the newest value of every name ever received, so it is capped:
+    at most ``max_names`` names and ``max_bytes`` (names and values as sent). Names
+    already kept are always updated; a data set that would go past a cap with new
+    names is refused whole (``StateFull``) and nothing of it is stored.
+    """
+
+    def __init__(self, max_names: int | None = 10_000, max_bytes: int | None = 16 * 2**20) -> None:
+        self.max_names, self.max_bytes = max_names, max_bytes
         self._lock = threading.Lock()
         self._last: dict[str, Any] | None = None
         self._last_time: float | None = None
         self._updated: dict[str, Any] = {}
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
         self._updated_time: float | None = None
 
-    def record(self, data: Mapping[str, Any], now: float) -> None:
+    def record(self, data: Mapping[str, Any], now: float, admit: Callable[[], None] | None = None) -> None:
+        """Keep ``data``; ``admit`` (e.g. a put on a queue) runs once there is room, and if it
+        raises nothing is stored."""
+        sizes = {name: _size(name, value) for name, value in data.items()}
         with self._lock:
+            self._check_room(sizes)
+            if admit is not None:
+                admit()
+            for name, size in sizes.items():
+                self._bytes += size - self._sizes.get(name, 0)
+                self._sizes[name] = size
             self._last = dict(data)
             self._last_time = now
             self._updated.update(data)
             self._updated_time = now
+
+    def _check_room(self, sizes: Mapping[str, int]) -> None:
+        new = sum(name not in self._sizes for name in sizes)
+        if self.max_names is not None and len(self._sizes) + new > self.max_names:
+            raise StateFull(f"The socket keeps at most {self.max_names} names and the data set has {new} new "
+                            f"one(s); it was not stored. Names already known are still accepted")
+        grown = self._bytes + sum(size - self._sizes.get(name, 0) for name, size in sizes.items())
+        if self.max_bytes is not None and grown > self.max_bytes:
+            raise StateFull(f"The socket keeps at most {self.max_bytes} bytes of names and values and the data set "
+                            f"would make it {grown}; it was not stored")
+
+    @property
+    def names(self) -> int:
+        """How many names ``updated`` keeps."""
+        return len(self._sizes)
 
     @property
     def last(self) -> tuple[float | None, dict[str, Any] | None]:
@@ -250,5 +292,5 @@ class PushState:
 
     def clear_updated(self) -> None:
         with self._lock:
-            self._updated = {}
+            self._updated, self._sizes, self._bytes = {}, {}, 0
             self._updated_time = None

@@ -5,10 +5,19 @@ many bytes of payload. A client may send any number of requests on one
 connection; each gets exactly one reply, in order (an empty frame when the
 handler has nothing to say). Use it for replies larger than a datagram.
 
-Every connection is served by its own thread (at most ``max_connections`` at
-once; more are closed at once), so a slow request on one connection never
-stalls another. A frame longer than ``max_message`` closes the connection, as
-does ``idle_timeout`` seconds without a request.
+Every connection is served by its own thread, so a slow request on one
+connection never stalls another. No peer can squat the server:
+
+* a new connection must complete its first frame within ``first_frame_timeout``
+  seconds, and any frame, once begun, within ``frame_timeout``; a connection
+  without a request for ``idle_timeout`` seconds is closed;
+* one peer address holds at most ``max_per_peer`` connections, and all peers
+  together ``max_connections``; at either limit the longest-idle connection
+  (never one whose request is being handled) is closed to make room;
+* ``allow`` (networks) limits who may connect at all; refusals are logged at most
+  once a minute, with a count.
+
+A frame longer than ``max_message`` closes the connection.
 """
 
 from __future__ import annotations
@@ -18,7 +27,10 @@ import logging
 import socket
 import struct
 import threading
-from typing import Any
+import time
+from typing import Annotated, Any
+
+from lab_core.netaccess import AllowList, RefusalLog
 
 from .base import Connection, Peer, SocketTransport, bind, wake_address
 
@@ -34,12 +46,21 @@ def frame(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
-def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
-    """``size`` bytes, or None on a clean end of stream before the first byte."""
+def _recv_exactly(sock: socket.socket, size: int, deadline: float | None = None) -> bytes | None:
+    """``size`` bytes, or None on a clean end of stream before the first byte.
+
+    ``deadline`` (monotonic) bounds the whole read; without it the socket's own timeout
+    applies to each ``recv``.
+    """
     buffer = bytearray(size)
     view = memoryview(buffer)
     got = 0
     while got < size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{got} of {size} bytes arrived in time")
+            sock.settimeout(left)
         n = sock.recv_into(view[got:], size - got)
         if n == 0:
             if got == 0:
@@ -49,40 +70,79 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
     return bytes(buffer)
 
 
-def read_frame(sock: socket.socket, max_message: int | None = None) -> bytes | None:
-    header = _recv_exactly(sock, HEADER.size)
-    if header is None:
+def read_frame(sock: socket.socket, max_message: int | None = None, *, start_by: float | None = None,
+               finish_by: float | None = None, frame_timeout: float | None = None) -> bytes | None:
+    """One frame's payload, or None when the peer closed the connection between frames.
+
+    Server side: the frame must begin by ``start_by`` and be complete by ``finish_by``, or
+    within ``frame_timeout`` s of its first byte (monotonic times; None: no deadline).
+    """
+    first = _recv_exactly(sock, 1, start_by)
+    if first is None:
         return None
-    (size,) = HEADER.unpack(header)
+    if finish_by is None and frame_timeout is not None:
+        finish_by = time.monotonic() + frame_timeout
+    (size,) = HEADER.unpack(first + _recv_exactly_or_fail(sock, HEADER.size - 1, finish_by))
     if max_message is not None and size > max_message:
         raise ValueError(f"a message of {size} bytes is longer than max_message={max_message}")
-    if size == 0:
-        return b""
-    payload = _recv_exactly(sock, size)
-    if payload is None:
-        raise ConnectionError(f"connection closed before a message of {size} bytes")
-    return payload
+    return _recv_exactly_or_fail(sock, size, finish_by) if size else b""
+
+
+def _recv_exactly_or_fail(sock: socket.socket, size: int, deadline: float | None) -> bytes:
+    data = _recv_exactly(sock, size, deadline)
+    if data is None:
+        raise ConnectionError(f"connection closed in the middle of a message ({size} bytes missing)")
+    return data
+
+
+class _Client:
+    """The server's record of one open connection."""
+
+    __slots__ = ("sock", "host", "thread", "idle_since", "busy")
+
+    def __init__(self, sock: socket.socket, host: str):
+        self.sock, self.host = sock, host
+        self.thread: threading.Thread | None = None
+        self.idle_since = time.monotonic()
+        self.busy = False
+
+    def close_from_server(self, finish_reply: bool = False) -> None:
+        """Wake the connection's thread (its recv returns) so it closes the socket itself;
+        with ``finish_reply`` a reply being sent still goes out whole first."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD if finish_reply else socket.SHUT_RDWR)
 
 
 class TcpTransport(SocketTransport):
-    """Serve ``handler`` over TCP with length-prefixed frames on ``host:port``.
-
-    Options: ``max_connections`` (64), ``max_message`` (16 MiB), ``idle_timeout``
-    (300 s, None for none), ``backlog`` (128).
-    """
+    """Serve ``handler`` over TCP with length-prefixed frames on ``host:port``."""
 
     name = "tcp"
 
-    def __init__(self, handler, host: str = "0.0.0.0", port: int = 0, *, max_connections: int = 64,
-                 max_message: int = 16 * 2**20, idle_timeout: float | None = 300.0, backlog: int = 128,
+    def __init__(self, handler, host: Annotated[str, "address to listen on"] = "127.0.0.1",
+                 port: Annotated[int, "TCP port (0: any free port)"] = 0, *,
+                 max_connections: Annotated[int, "open connections at most, all peers together"] = 64,
+                 max_per_peer: Annotated[int, "open connections at most from one peer address"] = 8,
+                 max_message: Annotated[int, "longest message in bytes"] = 16 * 2**20,
+                 first_frame_timeout: Annotated[float, "seconds a new connection has for its first request"] = 5.0,
+                 frame_timeout: Annotated[float, "seconds a begun message has to arrive whole"] = 30.0,
+                 idle_timeout: Annotated[float | None, "seconds without a request before closing"] = 300.0,
+                 backlog: Annotated[int, "connections waiting to be accepted"] = 128,
+                 allow: Annotated[list[str] | None, "client networks allowed (default: everyone)"] = None,
                  **options: Any):
         super().__init__(handler, host=host, port=port, **options)
+        if max_connections < 1 or max_per_peer < 1:
+            raise ValueError("max_connections and max_per_peer must be at least 1")
         self.max_connections = max_connections
+        self.max_per_peer = max_per_peer
         self.max_message = max_message
+        self.first_frame_timeout = first_frame_timeout
+        self.frame_timeout = frame_timeout
         self.idle_timeout = idle_timeout
         self.backlog = backlog
+        self.allow = AllowList(allow)
+        self.refusals = RefusalLog(log, f"tcp transport on port {port}", noun="connection(s)")
         self._lock = threading.Lock()
-        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._clients: dict[socket.socket, _Client] = {}
 
     def start(self) -> None:
         self._check_not_started()
@@ -90,11 +150,14 @@ class TcpTransport(SocketTransport):
         sock.listen(self.backlog)
         self._sock = sock
         self._address = sock.getsockname()[:2]
+        self.refusals.what = f"tcp transport on {self._address[0]}:{self._address[1]}"
         self._stopping = False
         self._thread = threading.Thread(target=self._accept, args=(sock,), daemon=True,
                                         name=f"lab-sockets tcp {self._address[1]}")
         self._thread.start()
-        log.debug("tcp transport serving on %s", self._address)
+        log.debug("tcp transport serving on %s (allow: %s)", self._address, self.allow)
+
+    # -- accepting ------------------------------------------------------------------------
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -108,40 +171,80 @@ class TcpTransport(SocketTransport):
             if self._stopping:
                 conn.close()
                 break
-            with self._lock:
-                if len(self._connections) >= self.max_connections:
-                    log.warning("tcp %s: refusing a connection from %s: %d connections already open "
-                                "(max_connections)", self._address, address, len(self._connections))
-                    conn.close()
-                    continue
-                thread = threading.Thread(target=self._serve, args=(conn, address), daemon=True,
-                                          name=f"lab-sockets tcp {self._address[1]} {address}")
-                self._connections[conn] = thread
-            thread.start()
+            self._admit(conn, address)
 
-    def _serve(self, conn: socket.socket, address: Any) -> None:
-        peer = Peer(address)
+    def _admit(self, conn: socket.socket, address: Any) -> None:
+        host = address[0]
+        if not self.allow.allows(host):
+            self.refusals.refused(host, f"not in allow ({self.allow})")
+            conn.close()
+            return
+        client = _Client(conn, host)
+        with self._lock:
+            victim = self._make_room(host)
+            if victim is not None or self._has_room(host):
+                if victim is not None:
+                    del self._clients[victim.sock]
+                client.thread = threading.Thread(target=self._serve, args=(client, address), daemon=True,
+                                                 name=f"lab-sockets tcp {self._address[1]} {address}")
+                self._clients[conn] = client
+            else:
+                client = None
+        if client is None:
+            self.refusals.refused(host, "every connection slot is busy with a request")
+            conn.close()
+            return
+        if victim is not None:
+            log.debug("tcp: closing the connection from %s idle for %.1f s to make room for %s",
+                      victim.host, time.monotonic() - victim.idle_since, host)
+            victim.close_from_server(finish_reply=True)
+        client.thread.start()
+
+    def _has_room(self, host: str) -> bool:
+        return (len(self._clients) < self.max_connections
+                and sum(c.host == host for c in self._clients.values()) < self.max_per_peer)
+
+    def _make_room(self, host: str) -> _Client | None:
+        """The longest-idle connection to close for a new one from ``host``, if a limit is reached."""
+        if self._has_room(host):
+            return None
+        same_peer = [c for c in self._clients.values() if c.host == host]
+        pool = same_peer if len(same_peer) >= self.max_per_peer else list(self._clients.values())
+        idle = [c for c in pool if not c.busy]
+        return min(idle, key=lambda c: c.idle_since) if idle else None
+
+    # -- serving --------------------------------------------------------------------------
+
+    def _serve(self, client: _Client, address: Any) -> None:
+        conn, peer = client.sock, Peer(address)
+        start_by = finish_by = time.monotonic() + self.first_frame_timeout  # the first frame, whole
         try:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(self.idle_timeout)
             while not self._stopping:
-                request = read_frame(conn, self.max_message)
+                request = read_frame(conn, self.max_message, start_by=start_by, finish_by=finish_by,
+                                     frame_timeout=self.frame_timeout)
                 if request is None:
                     break
+                client.busy = True
                 try:
                     reply = self.handler(request, peer)
                 except Exception:
                     log.exception("tcp handler failed on a request of %d bytes from %s", len(request), address)
                     reply = None
+                client.idle_since, client.busy = time.monotonic(), False  # may make room now: the reply
+                conn.settimeout(self.frame_timeout)                        # still goes out whole
                 conn.sendall(frame(b"" if reply is None else reply))
+                start_by = None if self.idle_timeout is None else client.idle_since + self.idle_timeout
+                finish_by = None
         except TimeoutError:
-            log.debug("tcp connection from %s idle for %s s: closed", address, self.idle_timeout)
+            log.debug("tcp connection from %s timed out (no complete request in time): closed", address)
         except (OSError, ValueError) as exc:
             if not self._stopping:
                 log.info("tcp connection from %s closed: %s", address, exc)
         finally:
             with self._lock:
-                self._connections.pop(conn, None)
+                if self._clients.get(conn) is client:
+                    del self._clients[conn]
             conn.close()
 
     def stop(self) -> None:
@@ -160,15 +263,20 @@ class TcpTransport(SocketTransport):
             thread.join(2.0)
         sock.close()
         with self._lock:
-            connections = list(self._connections.items())
-        for conn, _ in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        for _, conn_thread in connections:
-            if conn_thread is not threading.current_thread():  # a handler may stop the server
-                conn_thread.join(1.0)
+            clients = list(self._clients.values())
+        for client in clients:
+            client.close_from_server()
+        for client in clients:
+            if client.thread is not threading.current_thread():  # a handler may stop the server
+                client.thread.join(1.0)
         self._thread = self._sock = None
         log.debug("tcp transport on %s stopped", self._address)
+
+    @property
+    def connections(self) -> int:
+        """How many connections are open now."""
+        with self._lock:
+            return len(self._clients)
 
 
 class TcpConnection(Connection):

@@ -12,7 +12,9 @@ import contextlib
 import logging
 import socket
 import threading
-from typing import Any
+from typing import Annotated, Any
+
+from lab_core.netaccess import AllowList, RefusalLog
 
 from .base import Connection, Peer, SocketTransport, bind, resolve, wake_address
 
@@ -46,14 +48,22 @@ class UdpPeer6(UdpPeer):
 class UdpTransport(SocketTransport):
     """Serve ``handler`` over UDP on ``host:port`` (port 0: any free port, see ``address``).
 
-    Options: ``rcvbuf`` (bytes, the kernel receive buffer; default the system's).
+    Binds all interfaces by default, as PyExpLabSys's sockets do; ``allow`` (networks)
+    restricts who gets an answer: other peers' datagrams are dropped unanswered (and
+    counted in a log line at most once a minute).
     """
 
     name = "udp"
 
-    def __init__(self, handler, host: str = "0.0.0.0", port: int = 0, *, rcvbuf: int | None = None, **options: Any):
+    def __init__(self, handler, host: Annotated[str, "address to listen on (PyExpLabSys: all)"] = "0.0.0.0",
+                 port: Annotated[int, "UDP port (0: any free port)"] = 0, *,
+                 rcvbuf: Annotated[int | None, "kernel receive buffer in bytes (default: the system's)"] = None,
+                 allow: Annotated[list[str] | None, "client networks answered (default: everyone)"] = None,
+                 **options: Any):
         super().__init__(handler, host=host, port=port, **options)
         self.rcvbuf = rcvbuf
+        self.allow = AllowList(allow)
+        self.refusals = RefusalLog(log, f"udp transport on port {port}", noun="datagram(s)")
 
     def start(self) -> None:
         self._check_not_started()
@@ -73,6 +83,8 @@ class UdpTransport(SocketTransport):
         sendto = sock.sendto
         handler = self.handler
         make_peer = UdpPeer if sock.family == socket.AF_INET else UdpPeer6
+        allows = None if self.allow.open else self.allow.allows
+        self.refusals.what = f"udp transport on {self._address[0]}:{self._address[1]}"
         while True:
             try:
                 request, address = recvfrom(RECEIVE_BUFFER)
@@ -83,6 +95,9 @@ class UdpTransport(SocketTransport):
                 continue
             if self._stopping:
                 break
+            if allows is not None and not allows(address[0]):
+                self.refusals.refused(address[0], f"not in allow ({self.allow})")
+                continue
             try:
                 reply = handler(request, make_peer(address, sock))
             except Exception:

@@ -8,5 +8,5 @@ import lab_core
 
 
 @lab_core.hookimpl
-def lab_${kind}s():
+def ${hook}():
     return {"$name": "$package.$kind:$cls"}

@@ -1,18 +1,37 @@
-"""The $name processor: statistics of a list of values (a dahu-style processing plugin)."""
+"""The $name stream processor: drops values outside a plausible range (a spike filter)."""
 
 from __future__ import annotations
 
-import statistics
+import math
+from typing import Annotated
 
-from lab_core import Processor
+from lab_core import DROP, Sample, StreamProcessor, Variable
 
 
-class $cls(Processor):
-    """Input ``{"values": [numbers]}``; output ``{"mean", "stdev", "count"}``."""
+class $cls(StreamProcessor):
+    """Drop values that jumped more than ``max_step`` from the previous good value.
 
-    def process(self) -> None:
-        values = self.input.get("values")
-        if not isinstance(values, list) or not values:
-            raise ValueError("input 'values' must be a non-empty list of numbers")
-        self.output.update(mean=statistics.fmean(values), count=len(values),
-                           stdev=statistics.stdev(values) if len(values) > 1 else 0.0)
+    One instance handles one variable's stream: keep per-stream state on ``self``.
+    """
+
+    def __init__(self, *, max_step: Annotated[float, "largest believable change between two readings"] = 10.0):
+        if not math.isfinite(max_step) or max_step <= 0:
+            raise ValueError(f"max_step must be a positive number, got {max_step!r}")
+        self.max_step = max_step
+        self._previous = None
+
+    def bind(self, variable: Variable) -> None:
+        if variable.value_type in ("str", "bool"):
+            raise ValueError(f"needs numbers; the variable's type is {variable.value_type}")
+
+    def process(self, sample: Sample):
+        if sample.error is not None:  # errors always pass
+            return (sample,)
+        previous, value = self._previous, sample.value
+        try:
+            if previous is not None and abs(value - previous) > self.max_step:
+                return DROP
+        except TypeError:
+            return (Sample.failed(sample.codename, f"{value!r} is not a number", sample.time),)
+        self._previous = value
+        return (sample,)

@@ -1,0 +1,1 @@
+"""lab-core's built-in stream processors: deadband, window aggregates and transforms."""

@@ -1,0 +1,1 @@
+"""lab-scpi: SCPI/VISA and serial line-protocol instruments for the lab collector."""

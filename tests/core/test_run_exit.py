@@ -1,0 +1,78 @@
+"""`lab run`'s exit status and summary tell what became of the samples (real runs, as a user makes them)."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from lab_core.exitcodes import ExitCode
+
+LAB = [sys.executable, "-m", "lab_core.cli"]
+
+
+def lab_run(tmp_path, writers: str, *, address="sine", value_type="float", seconds="1.0"):
+    config = tmp_path / "lab.toml"
+    config.write_text(textwrap.dedent("""
+        [collector]
+        flush_timeout_s = 1
+        [readers.demo]
+        """) + textwrap.dedent(writers) + textwrap.dedent(f"""
+        [[contexts]]
+        id = 1
+        default_interval_ms = 100
+          [[contexts.variables]]
+          id = 1
+          codename = "v1"
+          reader = "demo"
+          address = "{address}"
+          type = "{value_type}"
+        """))
+    return subprocess.run([*LAB, "run", str(config), "--duration", seconds], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_clean_run_exits_0_and_counts_values(tmp_path):
+    result = lab_run(tmp_path, '[writers.out]\nplugin = "csv"\npath = "out.csv"\n')
+    assert result.returncode == ExitCode.OK, result.stderr
+    line = next(x for x in result.stderr.splitlines() if "writer out:" in x and " accepted: " in x)
+    accepted = int(line.split("writer out: ")[1].split()[0])
+    assert accepted > 0 and f"{accepted} accepted: {accepted} values, 0 errors; {accepted} delivered" in line
+
+
+def test_error_samples_are_counted_apart_from_values(tmp_path):
+    result = lab_run(tmp_path, '[writers.out]\nplugin = "csv"\npath = "out.csv"\n', address="fail")
+    assert result.returncode == ExitCode.OK, result.stderr
+    line = next(x for x in result.stderr.splitlines() if "writer out:" in x and " accepted: " in x)
+    accepted = int(line.split("writer out: ")[1].split()[0])
+    assert accepted > 0 and f"{accepted} accepted: 0 values, {accepted} errors" in line
+
+
+def test_samples_set_aside_make_the_exit_status_lost(tmp_path):
+    # text values: the sqlite value column is a double, so the writer refuses them for good
+    result = lab_run(tmp_path, '[writers.db]\nplugin = "sqlite"\npath = "db.sqlite"\n', value_type="str")
+    assert result.returncode == ExitCode.LOST, result.stderr
+    assert "samples were lost: writer db:" in result.stderr and " 0 set aside" not in result.stderr
+
+
+def test_a_csv_path_that_is_a_directory_fails_at_start_up(tmp_path):
+    (tmp_path / "out.csv").mkdir()
+    result = lab_run(tmp_path, '[writers.out]\nplugin = "csv"\npath = "out.csv"\n')
+    assert result.returncode == ExitCode.CONFIG
+    assert "writers.out: path out.csv is a directory; give the path of a file in it, e.g. out.csv/lab.csv" \
+        in result.stderr
+    assert "context 1 started" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("blocker/db.sqlite", "cannot be created: blocker is a file, not a directory"),
+    ("notes.txt", "is not an SQLite database this process can write (file is not a database)"),
+    ("/proc/db.sqlite", "cannot be created: no file can be made in /proc"),  # even root cannot write there
+])
+def test_an_unwritable_sqlite_path_fails_at_start_up(tmp_path, path, reason):
+    (tmp_path / "blocker").write_text("a file")
+    (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+    result = lab_run(tmp_path, f'[writers.db]\nplugin = "sqlite"\npath = "{path}"\n')
+    assert result.returncode == ExitCode.CONFIG
+    assert f"writers.db: path {path} {reason}" in result.stderr, result.stderr
+    assert "context 1 started" not in result.stderr and (tmp_path / "notes.txt").read_text().startswith("not")
