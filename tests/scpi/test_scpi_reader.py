@@ -174,3 +174,19 @@ def test_bad_options(options, message):
     options = {"resource": "TCPIP0::127.0.0.1::5025::SOCKET", **options}
     with pytest.raises(ValueError, match=message):
         ScpiReader(**options)
+
+
+def test_an_old_error_is_pinned_on_no_query(sim, make_reader):
+    """An error already in the queue (e.g. from the front panel) shows up in a full reply: the reader
+    asks each query alone, finds none refused, and every variable keeps its value."""
+    reader = make_reader()
+    sim.instrument.errors.append((-100, "Command error"))
+    samples = reader.read(variables("MEAS:VOLT?", "MEAS:CURR?", "MEAS:TEMP?"))
+    assert all(s.error is None for s in samples)
+    assert reader.stats.fallbacks == 1 and sim.instrument.errors == []
+
+
+def test_query_delay_is_passed_to_visa(make_reader):
+    reader = make_reader(query_delay_s=0.01)
+    assert reader.read(variables("MEAS:VOLT?"))[0].error is None
+    assert reader._inst.query_delay == 0.01

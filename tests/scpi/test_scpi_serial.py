@@ -93,3 +93,20 @@ def test_port_pulled_out_and_back(serial_pair, make_line_reader):
 def test_bad_options(options, message):
     with pytest.raises(ValueError, match=message):
         SerialLineReader(**{"port": "/dev/ttyUSB0", **options})
+
+
+def test_lab_scpi_simulate_serves_the_gauge(serial_pair, make_line_reader):
+    import subprocess
+
+    from scpi_helpers import LAB
+
+    process = subprocess.Popen([LAB, "scpi", "simulate", "--serial", serial_pair.device, "--duration", "20"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert "TPG-like gauge on" in process.stdout.readline()
+        (pressure,) = make_line_reader(**TPG).read(variables("PR1|status=0:0|field=1"))
+        assert 0.9e-5 < pressure.value < 1.6e-5, pressure.error
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()

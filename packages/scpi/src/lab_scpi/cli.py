@@ -111,7 +111,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             except Down as exc:
                 print(f"lab scpi query: {message}: {exc}", file=sys.stderr)
                 failed = True
-                if reader._inst is None and "cannot open" in str(exc):
+                if not reader.connected:  # unreachable, or the connection dropped: stop here
                     return ExitCode.FAILED
         try:
             for entry in reader.error_queue():

@@ -121,6 +121,11 @@ class ScpiReader(Reader):
     def __repr__(self) -> str:
         return f"<ScpiReader {self.resource}>"
 
+    @property
+    def connected(self) -> bool:
+        """Whether the instrument is open now (it is opened again by the next read or ask)."""
+        return self._inst is not None
+
     # -- addresses --------------------------------------------------------------
 
     def address(self, text: str) -> Address:

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 IDN = "LAB,SIM-DMM,{serial},1.0"
 MAX_ERRORS = 20
 MAX_LINE = 64 * 1024  # bytes a message may have; a longer one closes the connection
+MAX_CACHED = 1024  # headers remembered with their handler
 
 
 class CommandError(Exception):
@@ -82,6 +83,7 @@ class Instrument:
         self.reset()
         self.commands: list[tuple[re.Pattern, Callable[[str], str | None]]] = [
             (_mnemonics(spec), handler) for spec, handler in self._table()]
+        self._found: dict[str, Callable[[str], str | None]] = {}
 
     def reset(self) -> None:
         self.output = False
@@ -195,10 +197,13 @@ class Instrument:
         return ";".join(answers) if answers else None
 
     def _find(self, header: str) -> Callable[[str], str | None] | None:
-        for pattern, handler in self.commands:
-            if pattern.fullmatch(header):
-                return handler
-        return None
+        key = header.upper()
+        handler = self._found.get(key)
+        if handler is None:
+            handler = next((h for pattern, h in self.commands if pattern.fullmatch(header)), None)
+            if handler is not None and len(self._found) < MAX_CACHED:  # a bounded cache of known headers
+                self._found[key] = handler
+        return handler
 
 
 def _nr3(value: float) -> str:
