@@ -189,12 +189,15 @@ class Delivery:
     def join(self, timeout: float | None = None) -> int:
         """Wait for the worker to end; return how many samples it could not deliver.
 
-        ``timeout`` defaults to the final flush's deadline (+ 1 s). A worker still busy
+        ``timeout`` defaults to the final flush's deadline (+ 1 s; no deadline before a stop
+        was requested: until the worker ends, as ``Thread.join``). A worker still busy
         then is interrupted (``writer.interrupt()``, if the writer has one) and given
         ``grace`` seconds more; the count is returned either way.
         """
         if self.started:
-            self._thread.join(self._time_left() + 1.0 if timeout is None else timeout)
+            if timeout is None and self._stop.is_set():
+                timeout = self._time_left() + 1.0
+            self._thread.join(timeout)  # None (no stop requested): until it ends
             if self._thread.is_alive() and self._stop.is_set() and not self._time_left():
                 interrupt = getattr(self.writer, "interrupt", None)
                 if callable(interrupt):

@@ -1,4 +1,4 @@
-"""lab-mysql: PyExpLabSys-compatible MySQL/MariaDB writer, ContinuousLogger and DataSetSaver.
+"""lab-mysql: PyExpLabSys-compatible MySQL/MariaDB writer, ContinuousLogger, ContinuousDataSaver, DataSetSaver.
 
 Importing this package does not import PyMySQL; the classes below are loaded on first use.
 """
@@ -13,6 +13,7 @@ __version__ = "1.0.0"
 _LAZY = {
     "MySQLWriter": "lab_mysql.writer",
     "ContinuousLogger": "lab_mysql.logger",
+    "ContinuousDataSaver": "lab_mysql.logger",
     "StartupException": "lab_mysql.logger",
     "DataSetSaver": "lab_mysql.datasets",
     "CustomColumn": "lab_mysql.datasets",

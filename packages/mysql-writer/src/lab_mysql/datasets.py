@@ -35,14 +35,14 @@ from collections import namedtuple
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from lab_core import DiskSpool, MemorySpool, RejectedSamples, Sample, Spool, Writer
-from lab_core.delivery import Backoff, Delivery
+from lab_core import RejectedSamples, Sample, Writer
 
 from . import schema
 from .connection import ConnectionSettings, errno, is_connection_error
 from .errors import MySQLUnavailable, SchemaError
-from .inserter import BatchInserter
+from .inserter import BatchInserter, row_stored
 from .logger import StartupException
+from .saver import SpooledSaver, make_spool
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def _columns(cursor, table: str) -> dict[str, str]:
     return columns
 
 
-class DataSetSaver:
+class DataSetSaver(SpooledSaver):
     """Saves data sets: a row of metadata in ``measurements_table``, points in ``xy_values_table``.
 
     Arguments as in PyExpLabSys: ``measurements_table``, ``xy_values_table``,
@@ -170,22 +170,12 @@ class DataSetSaver:
         except Exception as exc:
             self._drop()
             raise StartupException(f"DataSetSaver cannot start: {exc}") from exc
-        self.spool: Spool = DiskSpool(spool_path) if spool_path else MemorySpool(capacity=spool_capacity)
-        self._delivery = Delivery(f"DataSetSaver:{xy_values_table}", self.writer, self.spool,
-                                  Backoff(initial=min(0.5, reconnect_waittime), cap=reconnect_waittime))
-        self._started = self._stopped = False
+        self._deliver_with(f"DataSetSaver:{xy_values_table}", self.writer, make_spool(spool_path, spool_capacity),
+                           reconnect_waittime, grace=self.settings.connect_timeout + 2.0)
         for codename, metadata in measurement_specs or ():
             self.add_measurement(codename, metadata)
 
     # -- PyExpLabSys's API ----------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start sending queued points (points saved before are kept and sent)."""
-        if self._stopped:
-            raise RuntimeError("this DataSetSaver was stopped; make a new one")
-        if not self._started:
-            self._started = True
-            self._delivery.start()
 
     def add_measurement(self, codename: str, metadata: Mapping[str, Any]) -> int:
         """Insert a row of ``metadata`` (column -> value or ``CustomColumn``); remember its id as ``codename``.
@@ -237,33 +227,8 @@ class DataSetSaver:
             pass
         return True
 
-    def stop(self, timeout: float | None = None) -> int:
-        """Send what can be sent within ``timeout`` s (default ``stop_timeout``); return how many points are left."""
-        timeout = self.stop_timeout if timeout is None else float(timeout)
-        if self._stopped:
-            return len(self.spool)
-        self._stopped = True
-        finished = True
-        if self._started:
-            deadline = time.monotonic() + timeout
-            self.spool.wait_empty(timeout)
-            self._delivery.request_stop(max(0.0, deadline - time.monotonic()))
-            thread = self._delivery._thread
-            thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
-            if thread.is_alive():
-                self.writer.interrupt()
-                thread.join(self.settings.connect_timeout + 2.0)
-            finished = not thread.is_alive()
-        else:
-            self.writer.close()
-        left = len(self.spool)
-        if left:
-            log.warning("DataSetSaver %s stopped with %d point(s) not stored%s", self.xy_values_table, left,
-                        f" (kept in {self.spool.path})" if isinstance(self.spool, DiskSpool) else "")
-        if finished:
-            self.spool.close()
+    def _after_stop(self) -> None:
         self._drop()
-        return left
 
     # -- data sets in one go ------------------------------------------------------------------
 
@@ -320,11 +285,6 @@ class DataSetSaver:
             raise ValueError(f"no measurement {codename!r}: add it first with add_measurement "
                              f"(known: {', '.join(self.measurement_ids) or 'none'})") from None
 
-    def _put(self, samples: list[Sample]) -> None:
-        if self._stopped:
-            raise RuntimeError("this DataSetSaver was stopped; points can no longer be saved")
-        self.spool.put(samples)
-
     def _connection(self):
         if self._conn is None:
             self._conn = self.settings.connect()
@@ -367,10 +327,8 @@ class DataSetSaver:
                 try:
                     conn = self._connection()
                     with conn.cursor() as cursor:
-                        if unanswered:
-                            cursor.execute(f"SELECT 1 FROM {q} WHERE id = %s", (unanswered,))
-                            if cursor.fetchone() is not None:
-                                conn.commit()
+                        if unanswered:  # the lost-COMMIT check the continuous writers use
+                            if row_stored(conn, f"SELECT id FROM {q} WHERE id = %s", unanswered):
                                 return unanswered
                             unanswered = 0
                         cursor.execute(sql, values)

@@ -23,7 +23,7 @@ import collections
 import contextlib
 import logging
 import socket
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Container, Hashable, Sequence
 from typing import Any
 
 from lab_core import RejectedSamples, Sample
@@ -33,6 +33,17 @@ from .connection import ConnectionSettings, is_connection_error, is_data_error
 log = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
+
+
+def row_stored(conn, check_sql: str, row_id: int, expected: Container[Hashable] | None = None,
+               shape: Callable[[Sequence[Any]], Hashable] = tuple) -> bool:
+    """The lost-COMMIT check: is the row that got AUTO_INCREMENT id ``row_id`` stored (and, unless
+    ``expected`` is None, equal to one of ``expected`` once read back by ``check_sql`` and ``shape``d)?"""
+    with conn.cursor() as cursor:
+        cursor.execute(check_sql, (row_id,))
+        found = cursor.fetchone()
+    conn.commit()
+    return found is not None and (expected is None or shape(found) in expected)
 
 
 class _Uncertain:
@@ -131,15 +142,12 @@ class BatchInserter:
         """After a lost COMMIT: was that batch stored? Return what of ``rows`` still has to be sent."""
         uncertain = self._uncertain
         try:
-            with conn.cursor() as cursor:
-                cursor.execute(self.check_sql, (uncertain.last_id,))
-                found = cursor.fetchone()
-            conn.commit()
+            stored = row_stored(conn, self.check_sql, uncertain.last_id, uncertain.rows, self.stored_row)
         except Exception as exc:
             self._drop_connection(exc)
             raise
         self._uncertain = None
-        if found is None or self.stored_row(found) not in uncertain.rows:
+        if not stored:
             log.info("%s: the unanswered batch was not stored; sending it again", self.label)
             return rows, samples
         log.info("%s: the unanswered batch of %d row(s) was stored; not sending it again",

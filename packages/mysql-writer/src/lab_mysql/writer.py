@@ -146,6 +146,31 @@ class MySQLWriter(BatchInserter, Writer):
         if problem is not None:
             raise problem
 
+    def add_codename(self, codename: str) -> int:
+        """Translate one more codename (from any thread, on a connection of its own); return its id.
+
+        ``UnknownCodenames`` when the descriptions table lacks it (or lists it twice), unless
+        ``register_codenames``; ``MySQLUnavailable`` when the server cannot be reached.
+        """
+        if codename not in self._ids:
+            conn = self.settings.connect()
+            try:
+                if self.register_codenames:
+                    new_id, _ = schema.register_codename(conn, codename, table=self.descriptions_table)
+                    self._ids[codename] = new_id
+                else:
+                    with conn.cursor() as cursor:
+                        ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table)
+                    if codename not in ids:
+                        raise UnknownCodenames([] if codename in ambiguous else [codename], self.descriptions_table,
+                                               self.setup, [codename] if codename in ambiguous else [])
+                    self._ids[codename] = ids[codename]
+            finally:
+                conn.close()
+        if codename not in self.codenames:
+            self.codenames = (*self.codenames, codename)
+        return self._ids[codename]
+
     def check_context(self, context) -> None:
         """Refuse a context whose codenames the descriptions table lacks (a start-up error naming
         them); quiet when the database cannot be reached now (the samples wait in the spool)."""
