@@ -1,4 +1,5 @@
-"""Test services shared by every package's tests: the CI rule, free ports, a throwaway MariaDB.
+"""Test services shared by every package's tests: the CI rule, free ports, a throwaway MariaDB
+and a throwaway Mosquitto.
 
 Import as ``import services`` (pytest puts ``tests/`` on sys.path via the root conftest).
 In CI (``CI=true``) a missing service is a failure, never a skip.
@@ -6,6 +7,7 @@ In CI (``CI=true``) a missing service is a failure, never a skip.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -19,6 +21,7 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 MARIADBD = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
 INSTALL_DB = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
 
 
 def service_missing(what: str) -> None:
@@ -128,6 +131,105 @@ def throwaway_mariadb(base: Path) -> ThrowawayMariaDB:
         server.stop(kill=True)
         service_missing(f"a throwaway mariadbd ({exc})")
     return server
+
+
+class ThrowawayMosquitto:
+    """A private mosquitto: own configuration, persistence file and free port; stopped and
+    started at will (the port stays the same, so clients find it again). ``config`` adds
+    lines to mosquitto.conf."""
+
+    def __init__(self, base: Path, *config: str):
+        self.base = base
+        self.extra = config
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.base / "mosquitto.log"
+
+    def _write_config(self) -> Path:
+        self.base.mkdir(parents=True, exist_ok=True)
+        path = self.base / "mosquitto.conf"
+        path.write_text("\n".join([
+            f"listener {self.port} 127.0.0.1", "allow_anonymous true",
+            f"user {getpass.getuser()}",  # as root mosquitto would switch to the mosquitto user
+            # sessions and queued messages survive a restart (saved at a clean stop, and every second)
+            "persistence true", f"persistence_location {self.base}/", "autosave_interval 1",
+            "max_queued_messages 0",  # queue everything for an absent persistent client (tests count them)
+            f"log_dest file {self.log}", "log_type error", "log_type warning",
+            *self.extra, ""]))
+        return path
+
+    def start(self) -> None:
+        for _ in range(3):  # a port taken between choosing and binding: choose another
+            self.port = self.port or free_port(socket.SOCK_STREAM)
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self._write_config())],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._wait_ready(10.0):
+                return
+            self.stop(kill=True)
+            self.port = 0
+        raise RuntimeError(f"throwaway mosquitto did not start; see {self.log}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                time.sleep(0.02)
+        return False
+
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM: mosquitto saves its sessions and queued messages first; ``kill``: SIGKILL."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def throwaway_mosquitto(base: Path, *config: str) -> ThrowawayMosquitto:
+    """Start a private mosquitto under ``base`` (fails in CI / skips if it cannot)."""
+    if not (MOSQUITTO and os.access(MOSQUITTO, os.X_OK)):
+        service_missing("mosquitto (needed for a throwaway broker; apt-get install mosquitto)")
+    broker = ThrowawayMosquitto(base, *config)
+    try:
+        broker.start()
+    except Exception as exc:
+        broker.stop(kill=True)
+        service_missing(f"a throwaway mosquitto ({exc})")
+    return broker
+
+
+MACHINE_MOSQUITTO = (os.environ.get("LAB_TEST_MQTT_HOST", "127.0.0.1"),
+                     int(os.environ.get("LAB_TEST_MQTT_PORT", "1883")))
+
+
+def machine_mosquitto() -> tuple[str, int]:
+    """(host, port) of the machine's broker (127.0.0.1:1883); fails in CI / skips if it is not there."""
+    try:
+        socket.create_connection(MACHINE_MOSQUITTO, timeout=2).close()
+    except OSError as exc:
+        service_missing(f"the MQTT broker at {MACHINE_MOSQUITTO[0]}:{MACHINE_MOSQUITTO[1]} ({exc})")
+    return MACHINE_MOSQUITTO
 
 
 class SocatPair:

@@ -267,3 +267,29 @@ def test_data_pull_socket_client(serve):
     sock = serve(DataPullSocket("xy", ["spectrum"], port=0, host=HOST))
     sock.set_point("spectrum", (500.5, 1e-09))
     assert PullClient(HOST, sock.port).get("spectrum") == (500.5, 1e-09)
+
+
+def test_date_data_pull_client_as_in_pyexplabsys():
+    """#17: PyExpLabSys's DateDataPullClient over real UDP: name check, fields, attributes, old data."""
+    from lab_sockets import DateDataPullClient, DateDataPullSocket, OldData
+
+    with DateDataPullSocket("moon laser", ["power", "stale"], timeouts=[None, 0.5], port=0,
+                            host="127.0.0.1") as sock:
+        sock.set_point("power", (1_700_000_000.25, 47.0))
+        client = DateDataPullClient("127.0.0.1", "moon laser", port=sock.port, timeout=2.0)
+        assert client.codenames == ["power", "stale"]
+        assert client.get_field("power") == [1_700_000_000.25, 47.0]
+        assert client.power == [1_700_000_000.25, 47.0]  # unknown attributes are codenames
+        with pytest.raises(OldData, match="stale"):
+            client.get_field("stale")
+        with pytest.raises(ValueError):  # OldData is a ValueError
+            client.get_all_fields()
+        with pytest.raises(ValueError, match="nosuch"):
+            client.nosuch
+        assert str(sock.port) in client.get_status()["socket_server_status"]
+        lenient = DateDataPullClient("127.0.0.1", "moon laser", sock.port, exception_on_old_data=False)
+        assert lenient.get_all_fields() == {"power": [1_700_000_000.25, 47.0], "stale": "OLD_DATA"}
+        with pytest.raises(ValueError, match="'moon laser', not 'sun laser'"):
+            DateDataPullClient("127.0.0.1", "sun laser", port=sock.port)
+        client.close()
+        lenient.close()

@@ -99,7 +99,7 @@ PUSH_GOLDEN = [
     (b"raw_wn#number:88",
      b"ERROR#The data part 'number:88' did not match the expected format of 3 parts divided by ':'"),
     (b"raw_wn#number:floats:88",
-     b"ERROR#The data type 'floats' is unknown. Only ['int', 'float', 'str', 'bool'] are allowed"),
+     b"ERROR#The data type 'floats' is unknown. Only dict_keys(['int', 'float', 'str', 'bool']) are allowed"),
     (b"raw_wn#x:bool:true",
      b"ERROR#Unable to convert values to 'bool'. Error is: Cannot translate the string 'true' to a boolean. "
      b"Only the strings 'True' or 'False' are allowed"),
@@ -141,6 +141,12 @@ CALLBACK_GOLDEN = [
     ("string", lambda data: 42, b"RET#42"),
     ("json", lambda data: 1 / 0, b"EXCEP#division by zero"),
     ("raw", lambda data: 1 / 0, b"EXCEP#division by zero"),
+    # PyExpLabSys on Python 3, byte for byte (#17): the json error's message, and the raw refusal
+    ("json", lambda data: {1, 2}, b"EXCEP#Object of type set is not JSON serializable"),
+    ("raw", lambda data: 42,
+     b"EXCEP#Raw conversion failed with message:Return value must be a dict or list with return format 'raw'"),
+    ("raw", lambda data: "text",
+     b"EXCEP#Raw conversion failed with message:Return value must be a dict or list with return format 'raw'"),
 ]
 
 

@@ -304,7 +304,8 @@ def test_status_lists_every_server(serve):
     assert servers[str(a.port)]["type"] == "date"
     assert servers[str(b.port)]["type"] == "push"
     assert servers[f"{c.port}/tcp"]["type"] == "data"
-    assert servers[str(live.port)] == {**servers[str(live.port)], "type": "live", "name": "d"}
+    # PyExpLabSys's LiveSocket reports its internal socket as a DataPullSocket
+    assert servers[str(live.port)] == {**servers[str(live.port)], "type": "data", "name": "d"}
     a.stop()
     assert str(a.port) not in json.loads(udp(b.address, b"status"))["socket_server_status"]
 
@@ -336,8 +337,10 @@ def test_live_socket_sends_and_mirrors(serve, live_server):
     assert live_server.recv(65536) == b'{"host": "vm", "data": {"a": "RESET", "b": "RESET"}}'
     # fixed: the internal socket serves the default point after a reset, not ["R","E","S","E","T"]
     assert udp((HOST, live.port), b"json_wn") == b'{"a": [0.0, 0.0], "b": [0.0, 0.0]}'
-    with pytest.raises(UnknownCodename, match="'c'"):
+    with pytest.raises(RuntimeError, match="'c'"):  # PyExpLabSys's exception
         live.set_point_now("c", 1)
+    with pytest.raises(UnknownCodename, match="'c'"):  # and lab's, as for the other sockets
+        live.reset(["c"])
 
 
 def test_live_socket_without_internal_socket(live_server):
@@ -360,6 +363,25 @@ def test_live_server_from_environment(monkeypatch):
     monkeypatch.setenv("LAB_LIVE_SERVER", "nonsense")
     with pytest.raises(ValueError, match="host:port"):
         LiveSocket("n", ["a"], no_internal_data_pull_socket=True)
+
+
+def test_live_server_from_pyexplabsys_user_settings(monkeypatch, tmp_path):
+    """PyExpLabSys's ~/.config/PyExpLabSys/user_settings.yaml, read with PyYAML and with the built-in subset."""
+    from lab_sockets import live as live_module
+
+    monkeypatch.delenv("LAB_LIVE_SERVER", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert live_module.default_live_server() == ("localhost", 9767)  # no file
+    settings = tmp_path / ".config" / "PyExpLabSys" / "user_settings.yaml"
+    settings.parent.mkdir(parents=True)
+    settings.write_text("# PyExpLabSys settings\ncommon_liveserver_host: 'liveserver.lab'  # the live server\n"
+                        "common_liveserver_port: 9876\nsql_server_host: servcinf-sql\n"
+                        "nested:\n  common_liveserver_port: 1\n")
+    assert LiveSocket("n", ["a"], no_internal_data_pull_socket=True).live_server == ("liveserver.lab", 9876)
+    assert live_module._yaml_subset(settings.read_text()) == {
+        "common_liveserver_host": "liveserver.lab", "common_liveserver_port": 9876, "sql_server_host": "servcinf-sql"}
+    monkeypatch.setenv("LAB_LIVE_SERVER", "other:1234")  # the environment wins
+    assert live_module.default_live_server() == ("other", 1234)
 
 
 def test_callbacks_may_stop_their_socket():

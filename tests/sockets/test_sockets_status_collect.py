@@ -44,6 +44,39 @@ def test_system_status_keys_and_fixed_figures():
     json.dumps(status, allow_nan=False)
 
 
+def test_status_field_shapes_match_pyexplabsys(tmp_path):
+    """#17: last_git_fetch_unixtime and purpose are objects, os_version is os-release's VERSION (real UDP)."""
+    import os
+    import platform
+
+    (tmp_path / "PURPOSE").write_text("id: 042\npurpose: Moon laser controller\nDrives the giant laser.\n"
+                                      "Second line of the description.\n")
+    (tmp_path / "machines" / ".git").mkdir(parents=True)
+    (tmp_path / "machines" / ".git" / "FETCH_HEAD").write_text("")
+    os.utime(tmp_path / "machines" / ".git" / "FETCH_HEAD", (1_700_000_000, 1_700_000_000))
+    code = (
+        "import socket, sys\n"
+        "from lab_sockets import DateDataPullSocket\n"
+        "with DateDataPullSocket('s', ['a'], port=0, host='127.0.0.1') as sock:\n"
+        "    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); client.settimeout(5)\n"
+        "    client.sendto(b'status', sock.address); sys.stdout.write(client.recv(65536).decode())\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("LAB_PURPOSE", None)
+    out = subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env, capture_output=True, text=True)
+    status = json.loads(out.stdout)["system_status"]
+    assert status["purpose"] == {"id": "042", "purpose": "Moon laser controller",
+                                 "long_description": "Drives the giant laser.\nSecond line of the description."}
+    git = status["last_git_fetch_unixtime"]
+    assert set(git) == {"PyExpLabSys", "machines"} and git["machines"] == 1_700_000_000.0
+    assert status["os_version"] == platform.freedesktop_os_release().get("VERSION", platform.release())
+    env["LAB_PURPOSE"] = "overridden"
+    (tmp_path / "PURPOSE").unlink()
+    out = subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env, capture_output=True, text=True)
+    assert json.loads(out.stdout)["system_status"]["purpose"] == {
+        "id": None, "purpose": "overridden", "long_description": None}
+
+
 def test_status_does_no_dns_lookup():
     """Fixed: the status of a machine without DNS answers at once (no getfqdn/gethostbyname)."""
     code = (

@@ -26,6 +26,13 @@ class Reader(abc.ABC):
     #: The shortest interval (ms) at which this reader may be asked to read.
     min_interval_ms: float = 0.0
 
+    #: False (the rule): ``read`` returns exactly one sample per variable, in order.
+    #: True for a reader whose source pushes values between reads (a subscription, e.g.
+    #: lab-mqtt's ``mode = "every"``): ``read`` returns every sample received since the
+    #: previous read for the variables asked — zero or more per variable, each with its
+    #: own time — and the read interval only sets how often that buffer is emptied.
+    buffered: bool = False
+
     def check_address(self, variable: Variable) -> None:  # noqa: B027 - optional hook
         """Raise ``ValueError`` naming ``variable`` if its address cannot be read.
 

@@ -237,7 +237,7 @@ class ReaderWorker:
                 self.reader.open()
                 self._open = True
             samples = self.reader.read(variables)
-            samples = _checked(samples, variables)
+            samples = (_checked_buffered if getattr(self.reader, "buffered", False) else _checked)(samples, variables)
             self.stats.last_ok_time, self.stats.failing = time.time(), 0
         except Exception as exc:
             samples = self._failed(variables, exc)
@@ -275,6 +275,20 @@ def _checked(samples: object, variables: list[Variable]) -> list[Sample]:
     for variable, sample in zip(variables, samples):
         if not isinstance(sample, Sample) or sample.codename != variable.codename:
             raise TypeError(f"read() returned {sample!r} where a Sample for {variable.codename!r} was due")
+        result.append(_coerce(variable, sample))
+    return result
+
+
+def _checked_buffered(samples: object, variables: list[Variable]) -> list[Sample]:
+    """A buffered reader's answer: any number of samples, each for one of ``variables``."""
+    by_codename = {v.codename: v for v in variables}
+    if not isinstance(samples, list):
+        raise TypeError(f"read() of a buffered reader must return a list of Samples, got {type(samples)!r}")
+    result = []
+    for sample in samples:
+        variable = by_codename.get(getattr(sample, "codename", None))
+        if not isinstance(sample, Sample) or variable is None:
+            raise TypeError(f"read() returned {sample!r}, which is not a Sample of the variables asked")
         result.append(_coerce(variable, sample))
     return result
 

@@ -36,6 +36,7 @@ def notify(*fields: str, env: Mapping[str, str] | None = None) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.setblocking(False)  # a manager that does not read must never stall the collector
             sock.connect(path)
             sock.sendall("\n".join(fields).encode())
     except OSError as exc:

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from .errors import NoReply, RemoteError
+from .errors import NoReply, OldData, RemoteError
 from .protocol.common import (
     OLD_DATA,
     PUSH_ACK,
@@ -38,8 +38,8 @@ from .protocol.common import (
 from .protocol.push import RETURN_FORMATS, format_raw, parse_raw_wn
 from .transports import transport_class
 
-__all__ = ["PullClient", "PushClient", "PushReply", "decode_raw", "decode_raw_return", "decode_raw_wn",
-           "parse_address"]
+__all__ = ["DateDataPullClient", "PullClient", "PushClient", "PushReply", "decode_raw", "decode_raw_return",
+           "decode_raw_wn", "parse_address"]
 
 log = logging.getLogger("lab_sockets.client")
 
@@ -266,3 +266,55 @@ class PushClient(_Client):
 
     def commands(self) -> list[str]:
         return json.loads(self.parse(self.request("commands")).text)
+
+
+class DateDataPullClient:
+    """PyExpLabSys's ``DateDataPullClient``: read a DateDataPullSocket field by field::
+
+        client = DateDataPullClient("rasppi250", "moon laser", port=9000)
+        client.get_field("moon_laser_power")   # [1414150015.69, 47.0]
+        client.moon_laser_power                # the same (unknown attributes are codenames)
+        client.get_all_fields()                # {"moon_laser_power": [...], ...}
+
+    The constructor checks that the server's ``name`` is ``expected_socket_name`` (a
+    ``ValueError`` naming both otherwise) and reads its codenames. A field the server
+    serves as ``OLD_DATA`` raises ``OldData`` (a ``ValueError``) when
+    ``exception_on_old_data``, else ``"OLD_DATA"`` is returned. ``timeout=None`` waits
+    5 s per request (PyExpLabSys waited forever), with one retry.
+    """
+
+    def __init__(self, host: str, expected_socket_name: str, port: int = 9000, exception_on_old_data: bool = True,
+                 timeout: float | None = None, *, transport: Any = "udp"):
+        self.host, self.port = host, port
+        self.exception_on_old_data = exception_on_old_data
+        self._client = PullClient(host, port, transport=transport, timeout=timeout or 5.0, retries=1)
+        self.name = self._client.name()
+        if self.name != expected_socket_name:
+            raise ValueError(f"the socket at {host}:{port} is named {self.name!r}, not {expected_socket_name!r}")
+        self.codenames = self._client.codenames()
+
+    def get_field(self, codename: str) -> Any:
+        """The point ``[x, y]`` of ``codename`` (JSON-decoded, as PyExpLabSys)."""
+        if codename not in self.codenames:
+            raise ValueError(f"{codename!r} is not a codename of {self.name!r}: {', '.join(self.codenames)}")
+        return self._checked(codename, json.loads(self._client._checked(f"{codename}#json")))
+
+    def get_all_fields(self) -> dict[str, Any]:
+        """``{codename: [x, y]}`` of every codename (one ``json_wn`` request)."""
+        return {k: self._checked(k, v) for k, v in json.loads(self._client._checked("json_wn")).items()}
+
+    def get_status(self) -> dict[str, Any]:
+        return self._client.status()
+
+    def _checked(self, codename: str, point: Any) -> Any:
+        if point == OLD_DATA and self.exception_on_old_data:
+            raise OldData(f"{self.name!r} serves OLD_DATA for {codename!r}: its value is older than its timeout")
+        return point
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name in ("codenames", "name"):
+            raise AttributeError(name)
+        return self.get_field(name)

@@ -34,6 +34,15 @@ class UnknownCodename(SocketError, KeyError):
         return str(self.args[0])
 
 
+class UnknownLiveCodename(UnknownCodename, RuntimeError):
+    """A LiveSocket codename it was not made with: a ``RuntimeError`` as in PyExpLabSys, and lab's
+    ``UnknownCodename`` (a ``KeyError``) as for the other sockets."""
+
+
+class OldData(SocketError, ValueError):
+    """``DateDataPullClient``: the server serves ``OLD_DATA`` for a field (``exception_on_old_data``)."""
+
+
 class NoReply(SocketError, TimeoutError):
     """A client got no reply in time (after its retries)."""
 

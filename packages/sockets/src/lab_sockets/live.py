@@ -7,6 +7,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .protocol.common import DEFAULT_PORTS, LIVE_SERVER_PORT
@@ -18,23 +19,79 @@ __all__ = ["LiveSocket", "default_live_server"]
 
 log = logging.getLogger("lab_sockets.live")
 
-#: ``host:port`` of the live server when ``live_server`` is not given (else localhost:9767).
+#: ``host:port`` of the live server when ``live_server`` is not given.
 LIVE_SERVER_ENV = "LAB_LIVE_SERVER"
+#: PyExpLabSys's settings file; its ``common_liveserver_host`` / ``common_liveserver_port`` are used next.
+USER_SETTINGS = Path("~/.config/PyExpLabSys/user_settings.yaml")
 
 
 def default_live_server() -> tuple[str, int]:
+    """``$LAB_LIVE_SERVER`` (``host:port``), else PyExpLabSys's ``user_settings.yaml``, else localhost:9767."""
     value = os.environ.get(LIVE_SERVER_ENV, "").strip()
-    if not value:
-        return ("localhost", LIVE_SERVER_PORT)
-    host, _, port = value.rpartition(":")
+    if value:
+        host, _, port = value.rpartition(":")
+        try:
+            return (host.strip("[]") or "localhost", int(port))
+        except ValueError:
+            raise ValueError(f"{LIVE_SERVER_ENV}={value!r} is not host:port "
+                             f"(e.g. myserver:{LIVE_SERVER_PORT})") from None
+    settings = read_user_settings(USER_SETTINGS.expanduser())
+    host, port = settings.get("common_liveserver_host"), settings.get("common_liveserver_port")
     try:
-        return (host.strip("[]") or "localhost", int(port))
-    except ValueError:
-        raise ValueError(f"{LIVE_SERVER_ENV}={value!r} is not host:port (e.g. myserver:{LIVE_SERVER_PORT})") from None
+        port = LIVE_SERVER_PORT if port is None else int(port)
+    except (TypeError, ValueError):
+        raise ValueError(f"common_liveserver_port in {USER_SETTINGS} must be a port number, got {port!r}") from None
+    return (str(host) if host else "localhost", port)
+
+
+def read_user_settings(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a PyExpLabSys ``user_settings.yaml`` ({} when there is none).
+
+    Read with PyYAML when it is installed (``pip install lab-sockets[yaml]``); else a
+    minimal subset: ``key: value`` lines at the top level, ``#`` comments, quoted or bare
+    scalars (numbers become ints/floats). Nested blocks are skipped.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    try:
+        import yaml
+    except ImportError:
+        return _yaml_subset(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        log.warning("%s is not valid YAML (%s); its live server settings are ignored", path, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _yaml_subset(text: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line or line[0] in " \t#-":
+            continue
+        key, sep, value = line.partition(":")
+        value = value.split(" #", 1)[0].strip()
+        if not sep or not value:
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            found[key.strip()] = value[1:-1]
+            continue
+        for convert in (int, float):
+            try:
+                found[key.strip()] = convert(value)
+                break
+            except ValueError:
+                continue
+        else:
+            found[key.strip()] = value
+    return found
 
 
 class _InternalPullSocket(DataPullSocket):
-    type = "live"
+    type = "data"  # what PyExpLabSys's LiveSocket reports in status (it is a DataPullSocket)
 
 
 class LiveSocket:
@@ -42,7 +99,8 @@ class LiveSocket:
 
     Unless ``no_internal_data_pull_socket``, the points are also served by an internal
     DataPullSocket on ``internal_data_pull_socket_port`` (8000), which makes the
-    LiveSocket a status socket too (``status`` type ``live``). ``start``/``stop`` run it.
+    LiveSocket a status socket too (``status`` type ``data``, as in PyExpLabSys). ``start``/``stop``
+    run it. An unknown codename raises ``UnknownLiveCodename`` (a ``RuntimeError`` and a ``KeyError``).
     """
 
     def __init__(self, name: str, codenames: Sequence[str], live_server: Sequence[Any] | None = None,

@@ -112,24 +112,53 @@ def _fixed() -> dict[str, Any]:
                 break
     except Exception as exc:  # never let status fail
         log.debug("no MAC address: %s", exc)
-    try:
-        os_version = platform.freedesktop_os_release().get("PRETTY_NAME")
+    try:  # PyExpLabSys's form: the distribution's VERSION, e.g. "12 (bookworm)"
+        os_version = platform.freedesktop_os_release().get("VERSION")
     except (OSError, AttributeError):
         os_version = None
-    os_version = os_version or platform.platform()
+    os_version = os_version or platform.release()
     rpi_model = _read("/proc/device-tree/model")
     if rpi_model and "raspberry" not in rpi_model.lower():
         rpi_model = None
-    purpose = os.environ.get("LAB_PURPOSE") or _read(str(Path.home() / "PURPOSE"))
     return {
         "mac_address": mac,
         "machine_name": socket.gethostname(),
         "os_version": os_version,
-        "purpose": purpose.splitlines()[0] if purpose else None,
+        "purpose": purpose(),
         "python_version": platform.python_version(),
         "rpi_model": rpi_model,
         "sd_card_serial": _read("/sys/block/mmcblk0/device/serial") if rpi_model else None,
     }
+
+
+def purpose() -> dict[str, str | None]:
+    """``{"id", "purpose", "long_description"}`` (PyExpLabSys's form), nulls when unset.
+
+    Read from ``~/PURPOSE``: ``id: …`` and ``purpose: …`` lines, the rest is the long
+    description (a file of one plain line is the purpose). ``$LAB_PURPOSE`` overrides the purpose.
+    """
+    found: dict[str, str | None] = {"id": None, "purpose": None, "long_description": None}
+    text = _read(str(Path.home() / "PURPOSE")) or ""
+    rest = []
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("id", "purpose") and not rest:
+            found[key.strip().lower()] = value.strip() or None
+        elif line.strip() or rest:
+            rest.append(line)
+    if rest and found["purpose"] is None and found["id"] is None:
+        found["purpose"], rest = rest[0].strip(), rest[1:]
+    found["long_description"] = "\n".join(rest).strip() or None
+    found["purpose"] = os.environ.get("LAB_PURPOSE") or found["purpose"]
+    return found
+
+
+def git_fetch_times() -> dict[str, float | None]:
+    """``{"PyExpLabSys": …, "machines": …}``: the last ``git fetch`` of the checkout holding this
+    package and of ``~/machines`` (PyExpLabSys's machine-configuration checkout), null when absent."""
+    git = _git_dir()
+    return {"PyExpLabSys": _mtime(git / "FETCH_HEAD") if git else None,
+            "machines": _mtime(Path.home() / "machines" / ".git" / "FETCH_HEAD")}
 
 
 def _max_rss_bytes() -> int | None:
@@ -173,11 +202,10 @@ def system_status() -> dict[str, Any]:
         text = _read("/sys/class/thermal/thermal_zone0/temp")
         return int(text) / 1000 if text else None
 
-    git = _git_dir()
     return {
         "filesystem_usage": _guard(filesystem),
         "last_apt_cache_change_unixtime": _mtime("/var/cache/apt/pkgcache.bin", "/var/lib/apt/lists"),
-        "last_git_fetch_unixtime": _mtime(git / "FETCH_HEAD") if git else None,
+        "last_git_fetch_unixtime": git_fetch_times(),
         "load_average": _guard(load),
         "mac_address": fixed["mac_address"],
         "machine_name": fixed["machine_name"],

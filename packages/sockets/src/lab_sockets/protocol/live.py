@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..errors import UnknownCodename
+from ..errors import UnknownLiveCodename
 from .common import MAX_UDP_PAYLOAD, encode_json
 from .pull import as_point
 
@@ -32,7 +32,7 @@ class LiveProtocol:
     def check(self, codenames: Iterable[str]) -> None:
         for codename in codenames:
             if codename not in self._known:
-                raise UnknownCodename(
+                raise UnknownLiveCodename(
                     f"codename {codename!r} is not one of the LiveSocket {self.name!r}'s codenames: "
                     f"{', '.join(self.codenames) or '(none)'}"
                 )

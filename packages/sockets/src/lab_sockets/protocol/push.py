@@ -41,6 +41,8 @@ from .common import (
 COMMANDS = ["json_wn#", "raw_wn#", "name", "status", "commands"]
 RETURN_FORMATS = ("json", "raw", "string")
 _RAW_TYPES = {int: "int", float: "float", str: "str", bool: "bool"}
+#: PyExpLabSys's text for a return value that is neither a dict, a list of lists nor None.
+RAW_RETURN_REFUSED = "Return value must be a dict or list with return format 'raw'"
 
 
 @attrs.frozen
@@ -78,8 +80,9 @@ def parse_raw_wn(payload: str) -> dict[str, Any]:
         name, type_name, values = pieces
         convert = TYPE_FROM_STRING.get(type_name)
         if convert is None:
+            # PyExpLabSys formats the dict's keys as they are: on Python 3 that reads dict_keys([...])
             raise ProtocolError(
-                f"The data type '{type_name}' is unknown. Only {list(TYPE_FROM_STRING)} are allowed"
+                f"The data type '{type_name}' is unknown. Only {TYPE_FROM_STRING.keys()} are allowed"
             )
         try:
             converted = [convert(value) for value in values.split(",")]
@@ -137,9 +140,7 @@ def format_raw(value: Any) -> str:
     if isinstance(value, (list, tuple)) and value and all(isinstance(row, (list, tuple)) for row in value):
         type_name, _ = _raw_values([item for row in value for item in row], "the list of lists")
         return type_name + ":" + "&".join(",".join(str(_plain(item)) for item in row) for row in value)
-    raise ValueError(
-        f"a {type(value).__name__} cannot be sent raw; return a dict, a list of lists or None"
-    )
+    raise ValueError(RAW_RETURN_REFUSED)
 
 
 # -- the protocol -------------------------------------------------------------------------------
@@ -205,7 +206,7 @@ class PushProtocol:
             try:
                 return f"{PUSH_RET}#{encode_json(value)}".encode()
             except (TypeError, ValueError, RecursionError) as exc:
-                return self.excep(f"JSON conversion failed with message:{exc}")
+                return self.excep(exc)  # the json error's own message, as PyExpLabSys sends it
         if self.return_format == "raw":
             try:
                 return f"{PUSH_RET}#{format_raw(value)}".encode()
