@@ -6,6 +6,10 @@ instance is read by its own worker (``scheduler.ReaderWorker``) and every
 writer is fed by its own delivery worker and spool (``delivery.Delivery``), so
 a slow device or a dead database never holds anything else up.
 
+``reconfigure`` changes readers, writers and contexts while the collector runs
+(what ``lab run`` does on SIGHUP): what changed restarts, the rest keeps running,
+and no spooled sample is dropped.
+
 The six life-cycle events fire through the ``lab_*`` hooks of every installed
 plugin and through the listeners added to this collector (objects with any of
 the methods ``before_start(context)``, ``after_start(context)``,
@@ -59,6 +63,62 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+@attrs.frozen
+class Delta:
+    """Names (or context ids) added, replaced (restarted) and removed by a reconfiguration."""
+
+    added: tuple = ()
+    replaced: tuple = ()
+    removed: tuple = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.replaced or self.removed)
+
+    def describe(self, what: str) -> str:
+        parts = [f"{verb} {', '.join(map(str, names))}" for verb, names in
+                 (("added", self.added), ("restarted", self.replaced), ("removed", self.removed)) if names]
+        return f"{what} {'; '.join(parts)}"
+
+
+@attrs.frozen
+class Changes:
+    """What ``Collector.reconfigure`` did; ``left`` counts what removed writers could not deliver."""
+
+    readers: Delta = Delta()
+    writers: Delta = Delta()
+    contexts: Delta = Delta()
+    left: dict[str, int] = attrs.field(factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.readers or self.writers or self.contexts)
+
+    def describe(self) -> str:
+        parts = [delta.describe(what) for what, delta in
+                 (("readers", self.readers), ("writers", self.writers), ("contexts", self.contexts)) if delta]
+        return "; ".join(parts) or "nothing changed"
+
+
+class _Inlet:
+    """Where one writer's samples enter its spool; the spool can be switched without losing a put."""
+
+    def __init__(self, spool: Spool):
+        self.spool = spool
+        self._lock = threading.Lock()
+
+    def put(self, batch: list[Sample]) -> None:
+        with self._lock:
+            self.spool.put(batch)
+
+    def switch(self, spool: Spool) -> None:
+        """Move every pending sample into ``spool`` (in order), then let new samples go there."""
+        with self._lock:
+            old, self.spool = self.spool, spool
+            while entries := old.peek(10_000):
+                spool.put([sample for _, sample in entries])  # put, then ack: a crash can repeat, never lose
+                old.ack(entries)
+            old.close()
+
+
 class Collector:
     """Collects the variables of running contexts from ``readers`` into ``writers``.
 
@@ -100,9 +160,10 @@ class Collector:
             raise
         self.deliveries = {name: Delivery(name, w, spools[name] if name in spools else MemorySpool())
                            for name, w in self.writers.items()}
-        self.workers = {name: ReaderWorker(name, r, self._fan_out, _min_interval_s(r))
-                        for name, r in self.readers.items()}
+        self._inlets = {name: _Inlet(d.spool) for name, d in self.deliveries.items()}
+        self.workers = {name: self._worker(name, r) for name, r in self.readers.items()}
         self._contexts: dict[int, Context] = {}
+        self._configured: dict[int, Context] = {}  # each context as it was given to start()
         self._plans: dict[int, dict[str, dict[float, list[Variable]]]] = {}
         self._timers: dict[int, threading.Timer] = {}
         self._lock = threading.RLock()
@@ -134,16 +195,20 @@ class Collector:
 
     def start(self, context: Context) -> Context:
         """Start collecting ``context``; return the running copy. Starting a running context returns it."""
+        return self._start(context, None)
+
+    def _start(self, context: Context, plan: dict | None) -> Context:
         with self._lock:
             self._check_open()
             current = self._contexts.get(context.id)
             if current is not None and current.state in (ContextState.RUNNING, ContextState.PAUSED):
                 return current
-            plan = self._plan(context)
+            plan = plan if plan is not None else self._plan(context)
             self.processing.add(context, context.writers if context.writers is not None else self.writers)
             self._fire("before_start", context=context)
             running = attrs.evolve(context, state=ContextState.RUNNING, start_date=_now(), end_date=None)
             self._contexts[context.id], self._plans[context.id] = running, plan
+            self._configured[context.id] = context
             self._schedule(running)
             timer = threading.Timer(context.duration_s, self._expire, args=(context.id,))
             timer.daemon = True
@@ -217,23 +282,27 @@ class Collector:
 
     # -- planning -----------------------------------------------------------------
 
-    def _plan(self, context: Context) -> dict[str, dict[float, list[Variable]]]:
-        """reader name -> interval (s) -> variables, after checks and the interval policy."""
-        unknown = sorted({w for w in context.writers or () if w not in self.writers})
+    def _plan(self, context: Context, readers: Mapping[str, Reader] | None = None,
+              writers: Mapping[str, Writer] | None = None) -> dict[str, dict[float, list[Variable]]]:
+        """reader name -> interval (s) -> variables, after checks and the interval policy
+        (against ``readers`` and ``writers``, by default the collector's own)."""
+        readers = self.readers if readers is None else readers
+        writers = self.writers if writers is None else writers
+        unknown = sorted({w for w in context.writers or () if w not in writers})
         if unknown:
             raise ConfigError(f"context {context.id} names unknown writer(s) {', '.join(unknown)}; "
-                              f"writers are: {', '.join(self.writers) or 'none'}")
-        for name in context.writers if context.writers is not None else self.writers:
+                              f"writers are: {', '.join(writers) or 'none'}")
+        for name in context.writers if context.writers is not None else writers:
             try:
-                self.writers[name].check_context(context)
+                writers[name].check_context(context)
             except ValueError as exc:
                 raise ConfigError(f"context {context.id} cannot be written by writer {name!r}: {exc}") from exc
         plan: dict[str, dict[float, list[Variable]]] = {}
         for variable in context.variables:
-            reader = self.readers.get(variable.reader)
+            reader = readers.get(variable.reader)
             if reader is None:
                 raise ConfigError(f"variable {variable.codename!r} of context {context.id} names reader "
-                                  f"{variable.reader!r}; readers are: {', '.join(self.readers) or 'none'}")
+                                  f"{variable.reader!r}; readers are: {', '.join(readers) or 'none'}")
             reader.check_address(variable)
             interval = self._interval_ms(context, variable, reader)
             if interval is not None:
@@ -291,18 +360,20 @@ class Collector:
                                            if v.codename not in still_read))
 
     def _spool(self, batches: dict[str, list[Sample]]) -> None:
+        inlets = self._inlets  # reconfigure swaps the whole dict
         for writer, batch in batches.items():
-            if not batch:
+            inlet = inlets.get(writer)
+            if not batch or inlet is None:  # nothing, or removed by a reconfiguration while this read ran
                 continue
             try:
-                self.deliveries[writer].spool.put(batch)
+                inlet.put(batch)
             except Exception:
                 log.exception("spool of writer %s refused %d sample(s)", writer, len(batch))
                 continue
             errors = sum(1 for s in batch if s.error is not None)
             if errors:
                 with self._errors_lock:
-                    self._errors[writer] += errors
+                    self._errors[writer] = self._errors.get(writer, 0) + errors
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every writer took every sample spooled so far; False on timeout."""
@@ -310,12 +381,138 @@ class Collector:
         return all(d.flush(timeout) for d in self.deliveries.values())
 
     def stats(self) -> dict[str, Any]:
+        """Counters per reader and per writer (what the status endpoint serves); safe from any thread."""
+        workers, deliveries = self.workers, self.deliveries  # reconfigure swaps whole dicts
         return {
-            "readers": {n: attrs.asdict(w.stats, filter=lambda a, _: a.name != "lateness")
-                        for n, w in self.workers.items()},
-            "writers": {n: {**attrs.asdict(d.stats), **attrs.asdict(d.spool.stats()), "errors": self._errors[n]}
-                        for n, d in self.deliveries.items()},
+            "readers": {n: {**attrs.asdict(w.stats, filter=lambda a, _: a.name != "lateness"), "alive": w.alive}
+                        for n, w in workers.items()},
+            "writers": {n: {**attrs.asdict(d.stats), **attrs.asdict(d.spool.stats()),
+                            "errors": self._errors.get(n, 0), "alive": d.running}
+                        for n, d in deliveries.items()},
         }
+
+    # -- changing what runs ------------------------------------------------------------
+
+    def reconfigure(self, readers: Mapping[str, Reader], writers: Mapping[str, Writer],
+                    contexts: Iterable[Context], *, spools: Mapping[str, Spool] | None = None) -> Changes:
+        """Make the collector run ``readers``, ``writers`` and ``contexts`` from now on.
+
+        An instance that *is* the running one (same object) is kept running; another
+        instance under a running name replaces it (restarted); names not given are removed.
+        A replaced writer keeps its spool (its pending samples go to the new instance)
+        unless ``spools`` gives it another, into which the pending samples are moved;
+        a new writer gets ``spools[name]`` or a ``MemorySpool``. A context equal to the
+        one started under its id keeps running, rescheduled if a reader it reads or the
+        writers it feeds changed; a changed context is stopped and started again; one not
+        given is stopped. Everything is checked first: on ``ConfigError`` nothing changed.
+        Removed writers deliver what they can within ``flush_timeout_s`` before they close.
+        """
+        readers, writers, spools = dict(readers), dict(writers), dict(spools or {})
+        wanted = self._wanted(contexts)
+        with self._lock:
+            self._check_open()
+            unknown = sorted(set(spools) - set(writers))
+            if unknown:
+                raise ConfigError(f"spools given for unknown writers: {', '.join(unknown)}")
+            reader_delta = _delta(self.readers, readers)
+            writer_delta = _delta(self.writers, writers, lambda n: n in spools and
+                                  spools[n] is not self.deliveries[n].spool)
+            check_writers({n: writers[n] for n in (*writer_delta.added, *writer_delta.replaced)
+                           if writers[n] is not self.writers.get(n)})
+            restart, reschedule, stop = self._context_changes(wanted, reader_delta, writer_delta, writers)
+            context_delta = Delta(tuple(c.id for c in restart if c.id not in self._contexts),
+                                  tuple(c.id for c in restart if c.id in self._contexts), tuple(stop))
+            new_plans = {c.id: self._plan(c, readers, writers) for c in [*restart, *reschedule]}  # may raise
+            for context_id in stop:
+                self.stop(context_id)
+            for context_id in context_delta.replaced:
+                if self._contexts[context_id].state is not ContextState.STOPPED:
+                    self.stop(context_id)
+            for context in reschedule:
+                self._unschedule(context.id)
+            self._swap_readers(reader_delta, readers)
+            retired = self._swap_writers(writer_delta, writers, spools)
+            for context in reschedule:
+                self._plans[context.id] = new_plans[context.id]
+                if self._contexts[context.id].state is ContextState.RUNNING:
+                    self._schedule(self._contexts[context.id])
+            for context in restart:
+                self._start(context, new_plans[context.id])  # planned (and checked) above
+        changes = Changes(reader_delta, writer_delta, context_delta, self._retire(retired))
+        log.info("reconfigured: %s", changes.describe())
+        return changes
+
+    @staticmethod
+    def _wanted(contexts: Iterable[Context]) -> dict[int, Context]:
+        wanted: dict[int, Context] = {}
+        for context in contexts:
+            if context.id in wanted:
+                raise ConfigError(f"context id {context.id} is given twice")
+            wanted[context.id] = context
+        return wanted
+
+    def _context_changes(self, wanted: dict[int, Context], readers: Delta, writers: Delta,
+                         new_writers: Mapping[str, Writer]) -> tuple[list[Context], list[Context], list[int]]:
+        """(contexts to start anew, running ones to reschedule, ids to stop)."""
+        changed_readers = {*readers.replaced, *readers.removed}
+        changed_writers = {*writers.replaced, *writers.removed}
+        writer_set_changed = set(new_writers) != set(self.writers)
+        restart, reschedule = [], []
+        for context_id, context in wanted.items():
+            current = self._contexts.get(context_id)
+            if current is None or self._configured[context_id] != context:
+                restart.append(context)
+            elif current.state is ContextState.STOPPED:
+                continue  # unchanged and over (its duration ran out): leave it
+            elif ({v.reader for v in context.variables} & changed_readers
+                  or (context.writers is None and (writer_set_changed or changed_writers))
+                  or set(context.writers or ()) & changed_writers):
+                reschedule.append(self._configured[context_id])
+        stop = [i for i, c in self._contexts.items() if i not in wanted and c.state is not ContextState.STOPPED]
+        return restart, reschedule, stop
+
+    def _worker(self, name: str, reader: Reader) -> ReaderWorker:
+        return ReaderWorker(name, reader, self._fan_out, _min_interval_s(reader))
+
+    def _swap_readers(self, delta: Delta, readers: dict[str, Reader]) -> None:
+        workers = dict(self.workers)
+        for name in (*delta.removed, *delta.replaced):
+            workers.pop(name).stop()
+        for name in (*delta.added, *delta.replaced):
+            workers[name] = self._worker(name, readers[name])
+            workers[name].start()
+        self.readers, self.workers = readers, workers
+
+    def _swap_writers(self, delta: Delta, writers: dict[str, Writer], spools: dict[str, Spool]) -> list[Delivery]:
+        """Start new and replaced writers' deliveries; return the removed ones (still to drain)."""
+        deliveries, inlets = dict(self.deliveries), dict(self._inlets)
+        for name in delta.replaced:
+            old = deliveries[name]
+            if not old.stop_now(self.flush_timeout_s):
+                log.warning("writer %s did not finish its write within %.0f s; the batch it is writing may "
+                            "be written again by its new instance", name, self.flush_timeout_s)
+            spool = spools.get(name, old.spool)
+            if spool is not old.spool:
+                inlets[name].switch(spool)
+            deliveries[name] = Delivery(name, writers[name], spool)
+        for name in delta.added:
+            deliveries[name] = Delivery(name, writers[name], spools.get(name) or MemorySpool())
+            inlets[name] = _Inlet(deliveries[name].spool)
+        retired = [deliveries.pop(name) for name in delta.removed]
+        for name in delta.removed:
+            del inlets[name]
+        for name in (*delta.replaced, *delta.added):
+            deliveries[name].start()
+        self.writers, self.deliveries, self._inlets = writers, deliveries, inlets
+        return retired
+
+    def _retire(self, deliveries: list[Delivery]) -> dict[str, int]:
+        for delivery in deliveries:
+            delivery.request_stop(self.flush_timeout_s)
+        left = {d.name: d.join() for d in deliveries}
+        for delivery in deliveries:
+            delivery.spool.close()
+        return left
 
     # -- closing -----------------------------------------------------------------------
 
@@ -348,6 +545,13 @@ class Collector:
     def __exit__(self, *exc: object) -> None:
         if not self._closed:
             self.close()
+
+
+def _delta(current: Mapping[str, Any], wanted: Mapping[str, Any], also_replaced=lambda name: False) -> Delta:
+    """Names added, replaced (another object, or ``also_replaced``) and removed going ``current`` → ``wanted``."""
+    return Delta(tuple(n for n in wanted if n not in current),
+                 tuple(n for n in wanted if n in current and (wanted[n] is not current[n] or also_replaced(n))),
+                 tuple(n for n in current if n not in wanted))
 
 
 def check_writers(writers: Mapping[str, Writer]) -> None:

@@ -28,6 +28,13 @@ def add(subparsers) -> None:
     doctor.add_argument("--json", action="store_true", help="what was checked and found, as JSON")
     doctor.set_defaults(func=cmd_doctor)
 
+    status = subparsers.add_parser("status", help="a running collector's health and counters (from its status "
+                                                  "endpoint, [collector] status = \"HOST:PORT\")")
+    status.add_argument("address", metavar="HOST:PORT", help="where the collector's status endpoint listens")
+    status.add_argument("--json", action="store_true", help="the endpoint's /status JSON, for scripts")
+    status.add_argument("--timeout", type=float, default=5.0, metavar="S", help="give up after S seconds (5)")
+    status.set_defaults(func=cmd_status)
+
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import new_plugin
@@ -52,3 +59,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     diagnosis = diagnose(default_registry(), args.config)
     print(json.dumps(diagnosis.to_dict(), indent=2) if args.json else report(diagnosis))
     return diagnosis.exit_status()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 0 when the collector is ok or degraded, 1 when it is failing or cannot be reached."""
+    import sys
+
+    from .exitcodes import ExitCode
+    from .status import FAILING, describe, fetch
+
+    try:
+        snapshot = fetch(args.address, args.timeout)
+    except OSError as exc:
+        print(f"lab status: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
+    print(json.dumps(snapshot, indent=2) if args.json else describe(snapshot, args.address))
+    return ExitCode.FAILED if snapshot["health"]["status"] == FAILING else ExitCode.OK

@@ -7,6 +7,10 @@
     interval_policy = "clamp"   # clamp | ignore | error (interval below a reader's minimum)
     flush_timeout_s = 10        # how long closing waits for writers
     disabled_plugins = []       # plugin names to leave out, as LAB_DISABLE_PLUGINS
+    status = "127.0.0.1:9100"   # status endpoint: /metrics, /healthz, /status (none by default)
+    status_allow = ["10.0.0.0/8"]  # client networks the endpoint answers (default: all who reach it)
+    stats_interval_s = 600      # a stats line in the log every 10 min (none by default)
+    health_writer_stale_s = 120 # and health_reader_stale_s, health_window_s, health_skipped_ratio
 
     [readers.plc]               # a reader instance named "plc"
     plugin = "modbus"           # which reader plugin (default: the instance name)
@@ -56,6 +60,7 @@ from .model import DEFAULT_DURATION_S, DEFAULT_INTERVAL_MS, DEFAULT_MIN_INTERVAL
 from .options import check_options, check_table, describe_value, did_you_mean, option
 from .registry import Registry
 from .spool import make_spool
+from .status import WATCH_KEYS, WatchSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -78,6 +83,13 @@ COLLECTOR = (
            "an interval below a reader's minimum: clamp it, ignore the minimum, or refuse the context"),
     option("flush_timeout_s", float, 10.0, "seconds closing waits for writers to deliver"),
     option("disabled_plugins", list[str], [], "plugin names to leave out, as LAB_DISABLE_PLUGINS"),
+    option("status", str | None, None, 'status endpoint (/metrics, /healthz) at "HOST:PORT", e.g. "127.0.0.1:9100"'),
+    option("status_allow", list[str] | None, None, "client networks the status endpoint answers (default: all)"),
+    option("stats_interval_s", float | None, None, "seconds between one-line stats log lines (default: none)"),
+    option("health_reader_stale_s", float, 60.0, "failing: every read of a reader raised for this long"),
+    option("health_writer_stale_s", float, 120.0, "failing: a writer delivered nothing for this long"),
+    option("health_window_s", float, 300.0, "degraded: drops, set-asides or skips within this window"),
+    option("health_skipped_ratio", float, 0.01, "degraded: a reader skipped more than this share of instants"),
 )
 READER = (option("plugin", str, "(the instance name)", "which reader plugin", example="demo"),)
 WRITER = (
@@ -294,6 +306,7 @@ def plan(data: Mapping[str, Any], registry: Registry | None = None) -> Plan:
     for i, context in enumerate(contexts):
         for j, variable in enumerate(context.variables):
             _processor_names(variable.processors, processors, f"contexts[{i}].variables[{j}].processors")
+    WatchSettings.from_config(settings)
     return Plan(readers, {n: w for n, (w, _) in writers.items()},
                 {n: extra.get("spool") for n, (_, extra) in writers.items()},
                 processors, {n: names for n, names in chains.items() if names}, contexts, settings, registry)

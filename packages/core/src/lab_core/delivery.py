@@ -57,6 +57,9 @@ class DeliveryStats:
     failures: int = 0
     last_error: str = ""
     open: bool = False
+    started_time: float = 0.0  # unix time the worker started
+    last_success_time: float = 0.0  # unix time of the last batch the writer took (0: none yet)
+    failing: int = 0  # failures since the last success (0: the last attempt worked)
 
 
 class Delivery:
@@ -128,6 +131,7 @@ class Delivery:
         else:
             self.spool.ack(entries)
             self.stats.batches += 1
+            self.stats.last_success_time, self.stats.failing = time.time(), 0
             self.backoff.reset()
 
     def _set_aside(self, entries: list[Entry], rejected: RejectedSamples) -> None:
@@ -142,6 +146,7 @@ class Delivery:
 
     def _failed(self, step: str, exc: Exception) -> None:
         self.stats.failures += 1
+        self.stats.failing += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
         delay = self.backoff.next()
         # Log the first failure and then only as the backoff grows, not every retry.
@@ -168,6 +173,13 @@ class Delivery:
         samples are left. Returns after at most ``timeout`` + ``grace`` + 1 s, whatever the writer does."""
         self.request_stop(timeout)
         return self.join()
+
+    def stop_now(self, timeout: float) -> bool:
+        """Stop without the final flush, leaving what is pending in the spool (for the writer's
+        next instance); wait up to ``timeout`` s for a write under way. True once the worker ended."""
+        self.request_stop(0.0)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def request_stop(self, timeout: float) -> None:
         """Start the final flush (at most ``timeout`` s) without waiting for it."""

@@ -6,8 +6,10 @@
     status = runner.run()   # build, start, wait for Ctrl-C / SIGTERM / the duration, close, report
 
 The steps are separate methods (``build``, ``start``, ``wait``, ``close``,
-``summary``, ``exit_status``) so that what runs beside a collector (a status
-endpoint, a reload on SIGHUP) hooks into one place.
+``summary``, ``exit_status``) so that what runs beside a collector hooks into
+one place: the status endpoint and the stats line (``lab_core.status``), the
+systemd notifications (``READY=1``, watchdog, ``RELOADING=1``, ``STOPPING=1``)
+and the reload on SIGHUP (``lab_core.reload``).
 
 The exit status tells the truth (``docs/lab-admins.md``, "Exit statuses"):
 ``ExitCode.LOST`` when any sample was dropped by a full spool, set aside by its
@@ -30,6 +32,8 @@ from collections.abc import Iterator
 
 import attrs
 
+from . import systemd
+from .errors import ConfigError
 from .exitcodes import ExitCode
 from .scheduler import prefer_timeliness
 from .spool import DiskSpool
@@ -76,8 +80,12 @@ class Runner:
         self.show = show  # live values on stdout; None: when stdout is a terminal and no console writer is set
         self.view: LiveView | None = None
         self.stopping = threading.Event()  # set by Ctrl-C, SIGTERM or ``request_stop``
+        self.reloading = threading.Event()  # set by SIGHUP or ``request_reload``
+        self._wake = threading.Event()  # either of them: ``wait`` looks at once
         self.setup = None  # config.Setup once built
         self.left: dict[str, int] = {}
+        self.lost_on_reload = 0  # samples in memory spools of writers a reload removed
+        self.status = self.server = self.monitor = self.reloader = None
 
     @property
     def collector(self):
@@ -98,9 +106,17 @@ class Runner:
     def build(self) -> None:
         """Read the configuration and build the collector (writers checked, spools open); raises
         ``ConfigError`` naming the key when something is wrong."""
-        from .config import load
+        from .config import build, read_toml
+        from .reload import Reloader
+        from .status import Status, WatchSettings
 
-        self.setup = load(self.config, self.registry)
+        data = read_toml(self.config)
+        try:
+            self.setup = build(data, self.registry)
+        except ConfigError as exc:
+            raise ConfigError(str(exc) if str(exc).startswith(str(self.config)) else f"{self.config}: {exc}") from None
+        self.status = Status(self.collector, WatchSettings.from_config(data.get("collector") or {}))
+        self.reloader = Reloader(self.config, self.collector, data, registry=self.registry)
         show = self.show
         if show is None:
             show = sys.stdout.isatty() and not any(isinstance(w, ConsoleWriter)
@@ -111,8 +127,9 @@ class Runner:
 
     @contextlib.contextmanager
     def signals(self) -> Iterator[None]:
-        """Ctrl-C and SIGTERM ask for a clean stop while the collector runs."""
-        handlers = {signal.SIGINT: self.request_stop, signal.SIGTERM: self.request_stop}
+        """Ctrl-C and SIGTERM ask for a clean stop while the collector runs, SIGHUP for a reload."""
+        handlers = {signal.SIGINT: self.request_stop, signal.SIGTERM: self.request_stop,
+                    signal.SIGHUP: self.request_reload}
         previous = {sig: signal.signal(sig, lambda *_, h=h: h()) for sig, h in handlers.items()}
         try:
             yield
@@ -122,24 +139,76 @@ class Runner:
 
     def request_stop(self) -> None:
         self.stopping.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self.reloading.set()
+        self._wake.set()
 
     def start(self) -> None:
         prefer_timeliness()
         for context in self.setup.contexts:
             self.collector.start(context)
+        systemd.notify("READY=1", f"STATUS=collecting: {self._counts()}")
+        self.watch()
+
+    def _counts(self) -> str:
+        variables = sum(len(c.variables) for c in self.collector.contexts() if c.state.value == "running")
+        return (f"{len(self.collector.readers)} reader(s), {variables} variable(s), "
+                f"{len(self.collector.writers)} writer(s)")
+
+    def watch(self) -> None:
+        """Start (or, after a reload, restart) the status endpoint and the monitor the settings ask for."""
+        from .status import Monitor, StatusServer
+
+        self.unwatch()
+        if self.status.settings.status is not None:
+            self.server = StatusServer(self.status).start()
+        self.monitor = Monitor(self.status).start()
+
+    def unwatch(self) -> None:
+        for part in (self.monitor, self.server):
+            if part is not None:
+                part.close()
+        self.monitor = self.server = None
+
+    def reload(self) -> bool:
+        """Re-read the configuration file and apply what changed; a bad one is refused (logged)."""
+        systemd.notify("RELOADING=1")
+        try:
+            reloaded = self.reloader.reload()
+        except ConfigError as exc:
+            log.error("reload refused, the running configuration carries on: %s", exc)
+            self.status.note_reload(str(exc))
+            systemd.notify("READY=1", "STATUS=reload refused; collecting with the previous configuration")
+            return False
+        self.lost_on_reload += reloaded.lost
+        log.info("configuration %s reloaded", self.config)
+        self.status.note_reload(None)
+        if reloaded.watch != self.status.settings:
+            self.status.settings = reloaded.watch
+            self.watch()
+        systemd.notify("READY=1", f"STATUS=collecting: {self._counts()}")
+        return True
 
     def wait(self) -> None:
         """Until a stop is asked for, the duration is over or every context reached its own."""
         deadline = time.monotonic() + self.duration_s if self.duration_s else None
         while not self.stopping.is_set():
+            if self.reloading.is_set():  # a SIGHUP: reload in this thread, then carry on
+                self.reloading.clear()
+                self.reload()
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if all(c.state.value == "stopped" for c in self.collector.contexts()):
                 break
-            self.stopping.wait(POLL_S)
+            self._wake.wait(POLL_S)
+            self._wake.clear()
         log.info("stopping: flushing writers (up to %.0f s)", self.collector.flush_timeout_s)
 
     def close(self) -> None:
+        systemd.notify("STOPPING=1")
+        self.unwatch()
         self.left = self.collector.close()
         if self.view is not None:
             self.view.stop()
@@ -156,6 +225,8 @@ class Runner:
 
     def exit_status(self) -> ExitCode:
         lost = {w.name: w.lost for w in self.summary() if w.lost}
+        if self.lost_on_reload:
+            lost["removed by a reload"] = self.lost_on_reload
         if lost:
             log.error("samples were lost: %s", ", ".join(f"writer {n}: {c}" for n, c in lost.items()))
             return ExitCode.LOST

@@ -17,6 +17,7 @@ bunched up.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import logging
 import math
@@ -76,6 +77,23 @@ class Timer:
         return skipped
 
 
+#: Upper bounds (s) of the lateness histogram's buckets (the status endpoint's ``lab_reader_lateness_seconds``).
+LATENESS_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@attrs.define
+class Histogram:
+    """Counts per bucket (the last one is +Inf) and the sum: one bisect per read, read at scrape time."""
+
+    bounds: tuple[float, ...] = LATENESS_BUCKETS_S
+    counts: list[int] = attrs.field(factory=lambda: [0] * (len(LATENESS_BUCKETS_S) + 1))
+    sum: float = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+
 @attrs.define
 class ReaderStats:
     reads: int = 0
@@ -84,6 +102,11 @@ class ReaderStats:
     failures: int = 0  # reads or opens that raised
     skipped: int = 0  # due instants missed because the reader was busy
     last_error: str = ""
+    started_time: float = 0.0  # unix time the worker started
+    last_ok_time: float = 0.0  # unix time of the last read that did not raise
+    failing: int = 0  # reads that raised since the last one that did not (0: the last read worked)
+    last_read_errors: int = 0  # error samples in the most recent read
+    lateness_histogram: Histogram = attrs.field(factory=Histogram)
     #: lateness of each read's start after its due instant, seconds (the most recent ones)
     lateness: collections.deque = attrs.field(factory=lambda: collections.deque(maxlen=200_000))
 
@@ -130,6 +153,11 @@ class ReaderWorker:
         self._wake.set()
 
     @property
+    def alive(self) -> bool:
+        """Whether the worker thread is running (False before ``start`` and after it ended)."""
+        return self._thread.is_alive()
+
+    @property
     def idle(self) -> bool:
         with self._lock:
             return not self._timers
@@ -137,6 +165,7 @@ class ReaderWorker:
     # -- life cycle --------------------------------------------------------------
 
     def start(self) -> None:
+        self.stats.started_time = time.time()
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -180,6 +209,7 @@ class ReaderWorker:
             for timer in due_timers:
                 self.stats.skipped += timer.advance(now)
         self.stats.lateness.append(now - target)
+        self.stats.lateness_histogram.observe(now - target)
         self._last_read = now
         samples = self._read(variables)
         self.deliver(samples, writers)
@@ -208,14 +238,18 @@ class ReaderWorker:
                 self._open = True
             samples = self.reader.read(variables)
             samples = (_checked_buffered if getattr(self.reader, "buffered", False) else _checked)(samples, variables)
+            self.stats.last_ok_time, self.stats.failing = time.time(), 0
         except Exception as exc:
             samples = self._failed(variables, exc)
         self.stats.samples += len(samples)
-        self.stats.errors += sum(1 for s in samples if s.error is not None)
+        errors = sum(1 for s in samples if s.error is not None)
+        self.stats.errors += errors
+        self.stats.last_read_errors = errors
         return samples
 
     def _failed(self, variables: list[Variable], exc: Exception) -> list[Sample]:
         self.stats.failures += 1
+        self.stats.failing += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
         if self.stats.failures == 1 or self.stats.failures % 100 == 0:
             log.warning("reader %s failed (%d time(s)): %s", self.name, self.stats.failures, self.stats.last_error)

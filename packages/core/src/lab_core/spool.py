@@ -52,6 +52,7 @@ class SpoolStats:
     delivered: int = 0  # taken by the writer since open
     dropped: int = 0  # lost to the capacity policy (never a sample the writer then took)
     set_aside: int = 0  # rejected by the writer, kept aside
+    oldest_time: float | None = None  # unix time of the oldest pending sample (None: nothing pending)
     # These names are read by `lab run`'s exit status and the status endpoint: keep them stable.
 
 
@@ -111,7 +112,11 @@ class Spool(abc.ABC):
 
     def stats(self) -> SpoolStats:
         with self._cond:
-            return attrs.evolve(self._stats, pending=len(self))
+            return attrs.evolve(self._stats, pending=len(self), oldest_time=self._oldest_time())
+
+    def _oldest_time(self) -> float | None:  # noqa: B027 - optional
+        """The time of the sample at the head of the queue (called with the lock held); None if unknown."""
+        return None
 
     def close(self) -> None:
         """Release resources; what is still held stays held (on disk) or is reported."""
@@ -183,6 +188,9 @@ class MemorySpool(Spool):
             if self.policy == "drop_oldest" and len(self._queue) > self.capacity:
                 self._drop_oldest(len(self._queue) - self.capacity)
             self._accepted(len(samples))
+
+    def _oldest_time(self) -> float | None:
+        return self._queue[0][1].time if self._queue else None
 
     def _drop_oldest(self, excess: int) -> None:
         """Drop the ``excess`` oldest samples that are not in flight (the writer may be taking those)."""
@@ -379,6 +387,14 @@ class DiskSpool(Spool):
                 db.execute("COMMIT" if kind is None else "ROLLBACK")
 
         return _Tx()
+
+    def _oldest_time(self) -> float | None:
+        if self._head:
+            return self._head[0][1].time
+        if self._db is None:  # closed
+            return None
+        row = self._db.execute("SELECT time FROM pending ORDER BY seq LIMIT 1").fetchone()
+        return row[0] if row else None
 
     def peek(self, limit: int) -> list[Entry]:
         with self._cond:
