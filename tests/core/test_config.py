@@ -89,7 +89,8 @@ V = "contexts[0].variables[0]"
      'for example spool = "memory"'),
     ({"collector": {"spool_dirr": "x"}},
      "collector.spool_dirr: unknown key 'spool_dirr'; did you mean 'spool_dir'? The keys of [collector] are: "
-     "disabled_plugins, flush_timeout_s, interval_policy, spool_dir"),
+     "disabled_plugins, flush_timeout_s, health_reader_stale_s, health_skipped_ratio, health_window_s, "
+     "health_writer_stale_s, interval_policy, spool_dir, stats_interval_s, status, status_allow"),
     ({"collector": {"interval_policy": "maybe"}},
      'collector.interval_policy: expected one of "clamp", "ignore", "error", got the string "maybe"; '
      'for example interval_policy = "clamp"'),
