@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from lab_core.exitcodes import ExitCode
 from lab_core.testing import make_distribution
 
 LAB = [sys.executable, "-m", "lab_core.cli"]
@@ -140,9 +141,10 @@ def test_doctor_names_every_problem_and_how_to_fix_it(tmp_path):
     assert "reader 'probe'" in out and "lab-one 1.0 and lab-two 1.0" in out
     assert "pins lab-one==2.0 but lab-one 1.0 is installed" in out
     assert "pins lab-absent==1.0 but lab-absent is not installed" in out and "pip install 'lab-absent==1.0'" in out
-    assert "writers.db" in out and "cannot open" in out
+    assert f"writers.db in {config}: path {tmp_path}/blocker/x.sqlite cannot be created" in out
+    assert f"checked configuration {config}: 1 reader, 1 variable (one trial read each), 1 writer" in out
     disabled = run([*LAB, "--disable", "lab-broken", "doctor", "--json"], cwd=tmp_path, env=env)
-    findings = json.loads(disabled.stdout)
+    findings = json.loads(disabled.stdout)["findings"]
     assert {"level": "warning", "subject": "plugin lab-broken (lab-broken 1.0)", "problem": "disabled"}.items() \
         <= next(f for f in findings if "lab-broken" in f["subject"]).items()
 
@@ -151,4 +153,34 @@ def test_doctor_reports_a_bad_configuration(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("[readers.demo]\n[writers.x]\nplugin='null'\n")
     result = run([*LAB, "doctor", str(config)], cwd=tmp_path)
-    assert result.returncode == 1 and "contexts: expected at least one" in result.stdout
+    assert result.returncode == ExitCode.CONFIG and "contexts: expected at least one" in result.stdout
+
+
+def test_doctor_reports_two_bundles_instead_of_aborting(tmp_path):
+    site = tmp_path / "site"
+    config = tmp_path / "lab.toml"
+    config.write_text(textwrap.dedent("""
+        [readers.demo]
+        [writers.out]
+        plugin = "null"
+        [[contexts]]
+        id = 1
+          [[contexts.variables]]
+          id = 1
+          codename = "a"
+          reader = "demo"
+          address = "sine"
+    """))
+    for name in ("one", "two"):
+        make_distribution(site, f"lab-{name}-bundle", module=f"dr2_{name}", source=BUNDLE.format(config=str(config)),
+                          requires=("lab-core>=1.0,<2",))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = run([*LAB, "doctor"], cwd=tmp_path, env=env)
+    assert result.returncode == ExitCode.FAILED, result.stdout + result.stderr
+    assert "ERROR: bundles: several bundles are installed (lab-one-bundle, lab-two-bundle)" in result.stdout
+    assert "checked 2 bundles" in result.stdout and "Traceback" not in result.stderr
+    # with the file given, lab run does not need to choose: a warning, and the configuration is checked
+    given = run([*LAB, "doctor", str(config)], cwd=tmp_path, env=env)
+    assert given.returncode == ExitCode.OK, given.stdout
+    assert "WARNING: bundles: several bundles" in given.stdout
+    assert f"checked configuration {config}: 1 reader, 1 variable (one trial read each), 1 writer" in given.stdout

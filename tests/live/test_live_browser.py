@@ -1,5 +1,7 @@
 """End to end in headless Chromium: a LiveSocket and a DateDataPullSocket (lab-sockets, real UDP)
-feed ``lab live``; the page shows their values within a second, marks stale values, draws plots.
+feed ``lab live``; the page shows their values within a second with their units, marks stale values,
+draws plots that break at a gap, booleans as steps, and says in words that nothing listens at a
+pull socket's address.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install -y chromium chromium-driver``)
 and ``selenium`` (``pip install -e 'packages/live[testing]'``); in CI (``CI=true``) their absence fails.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -89,9 +92,14 @@ def test_live_and_pull_values_in_headless_chromium(browser, lab_sockets, make_se
     pull = lab_sockets.DateDataPullSocket("bench pull socket", ["chamber_pressure", "flow", "heater_power"],
                                           port=0, host="127.0.0.1", timeouts=[None, None, 0.4])
     pull.start()
-    server = make_server(stale_after=2.0, poll_interval=0.05, pull=[f"127.0.0.1:{pull.port}"],
-                         title="lab live \u2014 bench 3")
-    live = lab_sockets.LiveSocket("bench", ["temperature", "setpoint", "valve", "old_probe"],
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        silent = probe.getsockname()[1]
+    server = make_server(stale_after=2.0, poll_interval=0.05,
+                         pull=[f"127.0.0.1:{pull.port}", f"127.0.0.1:{silent}"], title="lab live \u2014 bench 3",
+                         meta={"temperature": {"unit": "degC", "description": "bench 3 air"},
+                               "chamber_pressure": {"unit": "mbar"}})
+    live = lab_sockets.LiveSocket("bench", ["temperature", "setpoint", "valve", "heater_on", "old_probe"],
                                   live_server=("127.0.0.1", server.udp_address[1]),
                                   no_internal_data_pull_socket=True, hostname="bench-pc")
     try:
@@ -102,6 +110,7 @@ def test_live_and_pull_values_in_headless_chromium(browser, lab_sockets, make_se
             assert time.monotonic() - start < 10, "the page never got its snapshot"
             time.sleep(0.02)
         assert browser.title == "lab live \u2014 bench 3"
+        assert browser.execute_script("return document.getElementById('conn').textContent") == "connected"
 
         # a probe that reports once, then falls silent: stale after stale_after (2 s) without a new point
         live.set_point_now("old_probe", 3.3)
@@ -111,18 +120,21 @@ def test_live_and_pull_values_in_headless_chromium(browser, lab_sockets, make_se
         now = time.time()
         for i in range(30):
             t = now - 60 + 2 * i
-            live.set_batch({"temperature": (t, 21 + 0.8 * math.sin(i / 4)), "setpoint": (t, 21.5 if i < 15 else 22.0),
-                            "valve": (t, "open" if i % 10 < 6 else "closed")})
+            batch = {"setpoint": (t, 21.5 if i < 15 else 22.0), "valve": (t, "open" if i % 10 < 6 else "closed"),
+                     "heater_on": (t, i % 10 < 4)}
+            if not 12 <= i < 20:  # the temperature probe was off for 16 s: a gap, not a ramp
+                batch["temperature"] = (t, 21 + 0.8 * math.sin(i / 4))
+            live.set_batch(batch)
             pull.set_batch({"chamber_pressure": (t, 1.2e-6 * (1 + 0.3 * math.cos(i / 5))),
                             "flow": (t, 12 + 3 * math.sin(i / 3))})
             time.sleep(0.06)  # > poll interval: each pull point is polled
 
         # within a second: a LiveSocket value...
         live.set_point_now("temperature", 21.25)
-        live_latency = seen_within(browser, "temperature", "21.25")
+        live_latency = seen_within(browser, "temperature", "21.25 degC")
         # ...and a DateDataPullSocket value (polled every 0.05 s)
         pull.set_point_now("chamber_pressure", 1.5e-6)
-        pull_latency = seen_within(browser, "chamber_pressure", "1.5e-6")
+        pull_latency = seen_within(browser, "chamber_pressure", "1.5e-6 mbar")
         print(f"latency: live {live_latency:.3f} s, pull {pull_latency:.3f} s")
         assert live_latency < 1.0, f"the LiveSocket value took {live_latency:.3f} s to appear"
         assert pull_latency < 1.0, f"the pull-socket value took {pull_latency:.3f} s to appear"
@@ -132,10 +144,11 @@ def test_live_and_pull_values_in_headless_chromium(browser, lab_sockets, make_se
         while "stale" not in classes(browser, '#values tr[data-codename="old_probe"]'):
             assert time.monotonic() - start < 10, "old_probe was never marked stale"
             now = time.time()  # keep the others fresh meanwhile
-            live.set_batch_now({"temperature": 21.2 + 0.05 * math.sin(now), "setpoint": 22.0, "valve": "open"})
+            live.set_batch_now({"temperature": 21.2 + 0.05 * math.sin(now), "setpoint": 22.0, "valve": "open",
+                                "heater_on": True})
             pull.set_batch_now({"chamber_pressure": 1.5e-6, "flow": 12.5})
             time.sleep(0.2)
-        live.set_batch_now({"temperature": 21.3, "setpoint": 22.0, "valve": "open"})
+        live.set_batch_now({"temperature": 21.3, "setpoint": 22.0, "valve": "open", "heater_on": True})
         pull.set_batch_now({"chamber_pressure": 1.45e-6, "flow": 12.8})
         time.sleep(0.3)
 
@@ -161,6 +174,32 @@ def test_live_and_pull_values_in_headless_chromium(browser, lab_sockets, make_se
                                           codename) > 20, codename
         assert "not numeric" in browser.execute_script(
             "return document.querySelector('.card[data-codename=\"valve\"] .plot').textContent")
+
+        # the gap breaks the line: uPlot got a null inside the 16 s hole, and nowhere else
+        xs, ys = browser.execute_script("return window.labLive.channels.get('temperature').plot.data")
+        breaks = [x for x, y in zip(xs, ys) if y is None]
+        assert len(breaks) == 1 and now - 60 + 2 * 11 < breaks[0] < now - 60 + 2 * 20, breaks
+        assert None not in browser.execute_script("return window.labLive.channels.get('setpoint').plot.data[1]")
+        # units on values and on the axis; a boolean is a step plot of 0/1 labelled false/true
+        assert browser.execute_script(  # uPlot draws axis labels on its canvas: read its axis
+            "return window.labLive.channels.get('temperature').plot.axes[1].label") == "degC"
+        assert browser.execute_script("return document.querySelector('.card[data-codename=\"temperature\"] .latest')"
+                                      ".textContent").endswith(" degC")
+        flags = browser.execute_script("var ch = window.labLive.channels.get('heater_on');"
+                                       "return [ch.boolean, ch.plot.data[1]]")
+        assert flags[0] is True and set(flags[1]) == {0, 1}
+        # nothing listens at the second pull address: said in words
+        sources = browser.execute_script("return document.getElementById('sources').textContent")
+        assert f"nothing listens at 127.0.0.1:{silent}" in sources, sources
+        # the time window: "1 min" shows only the last minute of the history
+        browser.execute_script("var s = document.getElementById('window'); s.value = '60';"
+                               "s.dispatchEvent(new Event('change'))")
+        time.sleep(0.3)
+        xs = browser.execute_script("return window.labLive.channels.get('setpoint').plot.data[0]")
+        assert xs[-1] - xs[0] <= 60 and len(xs) < browser.execute_script(
+            "return window.labLive.channels.get('setpoint').xs.length")
+        browser.execute_script("var s = document.getElementById('window'); s.value = '0';"
+                               "s.dispatchEvent(new Event('change'))")
 
         save_screenshot(browser)
     finally:

@@ -92,3 +92,18 @@ def test_config_accepts_addresses_in_every_form():
     assert config.pull == (("a", 9001), ("b", 9000), ("c", 9002))
     with pytest.raises(ValueError, match="history"):
         LiveConfig(history=0)
+
+
+def test_units_and_descriptions_come_from_a_lab_configuration_and_unit_options(tmp_path):
+    from lab_live.cli import meta_of
+
+    config = tmp_path / "lab.toml"
+    config.write_text('[readers.demo]\n[writers.null]\n[[contexts]]\nid = 1\n[[contexts.variables]]\n'
+                      'id = 1\ncodename = "oven_t"\nreader = "demo"\naddress = "sine"\nunit = "K"\n'
+                      'description = "Oven"\n')
+    assert meta_of(str(config), ["oven_t=degC", "flow=sccm"]) == {
+        "oven_t": {"unit": "degC", "description": "Oven"}, "flow": {"unit": "sccm"}}
+    from lab_core import ConfigError
+
+    with pytest.raises(ConfigError, match="--unit 'flow' is not CODENAME=UNIT"):
+        meta_of(None, ["flow"])

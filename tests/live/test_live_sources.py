@@ -87,7 +87,7 @@ def test_a_dead_or_silent_pull_socket_does_not_delay_the_others(make_server, pul
     wait_until(lambda: "good" in values(server), timeout=10, what="the good socket's value")
     status = wait_until(lambda: server.hub.snapshot()["status"].get(f"pull 127.0.0.1:{dead_port}", {})
                         .get("state") == "error" and server.hub.snapshot()["status"], what="the dead socket's error")
-    assert "refused" in status[f"pull 127.0.0.1:{dead_port}"]["error"].lower()
+    assert status[f"pull 127.0.0.1:{dead_port}"]["error"].startswith(f"nothing listens at 127.0.0.1:{dead_port}")
     assert status[f"pull 127.0.0.1:{good.port}"]["state"] == "ok"
     assert len(silent.requests) >= 1
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import attrs
-
 
 def add(subparsers) -> None:
     new = subparsers.add_parser("new", help="write a new plugin or bundle distribution from a template")
@@ -24,9 +22,10 @@ def add(subparsers) -> None:
     bundle.add_argument("--dir", help="where to write it (default: ./lab-NAME-bundle)")
     bundle.set_defaults(func=cmd_new_bundle)
 
-    doctor = subparsers.add_parser("doctor", help="check installed plugins, bundles and a configuration")
+    doctor = subparsers.add_parser("doctor", help="check what would fail: plugins, bundles, writers, one read "
+                                   "of every variable")
     doctor.add_argument("config", nargs="?", help="configuration to check (default: the bundle's, if any)")
-    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--json", action="store_true", help="what was checked and found, as JSON")
     doctor.set_defaults(func=cmd_doctor)
 
 
@@ -47,17 +46,9 @@ def cmd_new_bundle(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .bundles import default_config
     from .doctor import diagnose, report
     from .registry import default_registry
 
-    registry = default_registry()
-    config = args.config or default_config(registry)
-    findings = diagnose(registry, config)
-    if args.json:
-        print(json.dumps([attrs.asdict(f) for f in findings], indent=2))
-    else:
-        if config:
-            print(f"checked configuration {config}")
-        print(report(findings))
-    return 1 if any(f.level == "error" for f in findings) else 0
+    diagnosis = diagnose(default_registry(), args.config)
+    print(json.dumps(diagnosis.to_dict(), indent=2) if args.json else report(diagnosis))
+    return diagnosis.exit_status()

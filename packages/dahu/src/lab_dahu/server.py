@@ -12,11 +12,14 @@ Transports are found through the core's registry (lab-sockets provides ``udp``
 and ``tcp``); this package imports none of them. The server binds 127.0.0.1
 unless told otherwise, and answers only the client networks in ``allow``
 (None: everyone); a refused peer gets no reply, and refusals are logged at most
-once a minute with a count.
+once a minute with a count. A transport that takes ``allow`` itself (lab-sockets'
+``udp`` and ``tcp``: tcp refuses the connection) is given it; for any other the
+server filters each request.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import signal
 import threading
@@ -56,15 +59,20 @@ class JobServer:
         self.protocol = DahuProtocol(self.service, max_reply=UDP_MAX if transport == "udp" else None)
         registry = registry or default_registry()
         try:
-            self.transport = registry.transport(transport, self._handle, host=host, port=port, **transport_options)
+            klass = registry.get_class("transport", transport)
+            self._filter = not self.allow.open
+            if self._filter and "allow" in inspect.signature(klass).parameters:
+                transport_options["allow"] = [str(network) for network in self.allow.networks]
+                self._filter = False  # the transport refuses them, before any byte is read
+            self.transport = klass(self._handle, host=host, port=port, **transport_options)
         except BaseException:
             if service is None:
                 self.service.close(0)
             raise
 
     def _handle(self, request: bytes, peer: Any) -> bytes | None:
-        host = peer_host(peer)
-        if not self.allow.allows(host):
+        host = peer_host(peer) if self._filter else ""
+        if self._filter and not self.allow.allows(host):
             self.refusals.refused(host, f"not in allow ({self.allow})")
             return None
         return self.protocol(request, peer)

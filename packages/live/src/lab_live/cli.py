@@ -60,8 +60,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                       help="disconnect a browser that stops reading for S seconds (default: 20)")
     page.add_argument("--max-channels", type=int, default=5000, metavar="N",
                       help="codenames kept at most; more are ignored (default: 5000)")
+    page.add_argument("--config", metavar="CONFIG.toml",
+                      help="a lab configuration: its variables' units and descriptions are shown")
+    page.add_argument("--unit", action="append", default=[], metavar="CODENAME=UNIT",
+                      help="show CODENAME's values with UNIT (repeat; wins over --config)")
     parser.set_defaults(func=run)
     return parser
+
+
+def meta_of(config_path: str | None, units: list[str]) -> dict[str, dict[str, str]]:
+    """Units and descriptions from a lab configuration's variables and ``--unit CODENAME=UNIT``."""
+    from lab_core.errors import ConfigError
+
+    meta: dict[str, dict[str, str]] = {}
+    if config_path:
+        from lab_core import config
+
+        for context in config.parse_contexts(config.read_toml(config_path).get("contexts")):
+            for v in context.variables:
+                found = {k: getattr(v, k) for k in ("unit", "description") if getattr(v, k)}
+                if found:
+                    meta.setdefault(v.codename, {}).update(found)
+    for item in units:
+        codename, sep, unit = item.partition("=")
+        if not sep or not codename.strip() or not unit.strip():
+            raise ConfigError(f"lab live: --unit {item!r} is not CODENAME=UNIT, e.g. --unit oven_t=degC")
+        meta.setdefault(codename.strip(), {})["unit"] = unit.strip()
+    return meta
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             poll_interval=args.poll_interval, poll_timeout=args.poll_timeout, stale_after=args.stale_after,
             history=args.history, http_host=args.http_host, http_port=args.http_port, title=args.title,
             max_clients=args.max_clients, client_timeout=args.client_timeout, max_channels=args.max_channels,
-            udp_allow=args.udp_allow, http_allow=args.http_allow)
+            udp_allow=args.udp_allow, http_allow=args.http_allow, meta=meta_of(args.config, args.unit))
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"lab live: {exc}") from None
     if config.udp_port is None and not config.pull:

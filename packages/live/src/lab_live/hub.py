@@ -166,6 +166,8 @@ class Hub:
         self._clients: set[Client] = set()
         self._status: dict[str, Any] = {}
         self._closed = False
+        #: codename -> {"unit": …, "description": …}: what the wire does not carry (from ``lab live --config``)
+        self.meta: dict[str, dict[str, str]] = {}
         self.ignored_channels = 0
         self._warned_full = False
 
@@ -307,6 +309,7 @@ class Hub:
                 "history_points": self.history,
                 "channels": {c: ch.summary() for c, ch in sorted(self._channels.items())},
                 "status": dict(self._status),
+                "meta": self.meta,
             }
             if history:
                 result["history"] = {c: list(ch.history) for c, ch in sorted(self._channels.items())}

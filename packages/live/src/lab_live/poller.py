@@ -12,6 +12,7 @@ listed without a value, not plotted (so a DataPullSocket's genuine point (0, 0) 
 
 from __future__ import annotations
 
+import errno
 import logging
 import selectors
 import socket
@@ -141,7 +142,7 @@ class PullPoller:
             return True
         except OSError as exc:
             target.close()  # resolve and connect again next round
-            self._fail(target, "error", str(exc))
+            self._fail(target, "error", in_words(exc, target.name))
             return False
 
     def _receive(self, target: Target) -> bool:
@@ -152,7 +153,7 @@ class PullPoller:
         except BlockingIOError:
             return False
         except OSError as exc:  # e.g. ConnectionRefusedError: nothing listens there (ICMP port unreachable)
-            self._fail(target, "error", str(exc))
+            self._fail(target, "error", in_words(exc, target.name))
             return True
         try:
             reply = parse_pull_reply(data)
@@ -188,6 +189,19 @@ class PullPoller:
         if status["state"] == "ok":
             status.pop("last_reply")
         self.hub.set_status(f"pull {target.name}", status)
+
+
+def in_words(exc: OSError, where: str) -> str:
+    """What a socket error means for a person: "nothing listens at 127.0.0.1:9000", not an errno."""
+    if isinstance(exc, ConnectionRefusedError):
+        return f"nothing listens at {where} (is the pull socket running, on that port?)"
+    if isinstance(exc, socket.gaierror):
+        return f"the host of {where} is not known (check the name, or use an address)"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"{where} did not answer in time"
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"{where} cannot be reached from this machine (no route to it)"
+    return f"{where}: {exc.strerror or exc}"
 
 
 def _drain(sock: socket.socket) -> None:

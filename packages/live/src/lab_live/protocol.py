@@ -23,19 +23,19 @@ from typing import Any
 
 import attrs
 
-RESET = "RESET"
-OLD_DATA = "OLD_DATA"
-#: PyExpLabSys's unknown-command reply (three M's), e.g. from a push socket asked ``json_wn``.
-UNKNOWN_COMMAND = "UNKNOWN_COMMMAND"
+from lab_sockets.protocol.common import DEFAULT_PORTS, LIVE_SERVER_PORT, OLD_DATA, UNKNOWN_COMMAND, parse_host_port
+from lab_sockets.protocol.live import RESET
+
+__all__ = ["OLD_DATA", "RESET", "UNKNOWN_COMMAND", "parse_address"]
 #: The request lab-live sends to pull sockets.
 PULL_REQUEST = b"json_wn"
 #: Longest codename accepted (PyExpLabSys sets none; a dashboard needs one).
 MAX_CODENAME = 200
 #: Longest text value kept (longer ones are cut, with an ellipsis).
 MAX_TEXT = 1000
-#: Default ports: the customary live-server port, DateDataPullSocket's.
-DEFAULT_LIVE_PORT = 9767
-DEFAULT_PULL_PORT = 9000
+#: Default ports: the customary live-server port, DateDataPullSocket's (lab-sockets' constants).
+DEFAULT_LIVE_PORT = LIVE_SERVER_PORT
+DEFAULT_PULL_PORT = DEFAULT_PORTS["date"]
 #: Default HTTP port of the dashboard (the live-server UDP port + 1).
 DEFAULT_HTTP_PORT = 9768
 
@@ -170,31 +170,7 @@ def parse_pull_reply(data: bytes) -> PullReply:
 
 def parse_address(text: str, default_port: int = DEFAULT_PULL_PORT) -> tuple[str, int]:
     """``"host:port"``, ``"host"`` (default port), ``"[::1]:9000"`` -> ``(host, port)``."""
-    text = text.strip()
-    if not text:
-        raise ValueError("empty address: use HOST:PORT, e.g. rasppi42:9000")
-    host, port_text = text, ""
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"address {text!r}: missing ']' after an IPv6 address")
-        host, rest = text[1:end], text[end + 1:]
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"address {text!r}: expected ':PORT' after ']'")
-        port_text = rest[1:]
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    if not host:
-        raise ValueError(f"address {text!r} has no host: use HOST:PORT")
-    if not port_text:
-        return host, default_port
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"address {text!r}: port {port_text!r} is not a number") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"address {text!r}: port {port} is outside 1..65535")
-    return host, port
+    return parse_host_port(text, default_port)
 
 
 def jsonable(value: Any) -> Any:

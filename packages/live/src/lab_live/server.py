@@ -73,6 +73,8 @@ class LiveConfig:
     #: Client networks allowed to send LiveSocket datagrams / to open the page (None: everyone).
     udp_allow: tuple[str, ...] | None = attrs.field(default=None, converter=_networks)
     http_allow: tuple[str, ...] | None = attrs.field(default=None, converter=_networks)
+    #: codename -> {"unit": …, "description": …}, shown beside values and on axes (the wire has no units).
+    meta: dict[str, dict[str, str]] = attrs.field(factory=dict, converter=dict)
 
 
 class LiveServer:
@@ -85,6 +87,7 @@ class LiveServer:
         c = self.config
         self.hub = Hub(stale_after=c.stale_after, history=c.history, max_channels=c.max_channels,
                        max_clients=c.max_clients)
+        self.hub.meta = {codename: dict(meta) for codename, meta in c.meta.items()}
         self.receiver: UdpReceiver | None = None
         self.poller: PullPoller | None = None
         self.http: DashboardServer | None = None

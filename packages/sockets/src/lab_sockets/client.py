@@ -33,6 +33,7 @@ from .protocol.common import (
     PUSH_RET,
     TYPE_FROM_STRING,
     UNKNOWN_COMMAND,
+    parse_host_port,
     parse_raw_item,
 )
 from .protocol.push import RETURN_FORMATS, format_raw, parse_raw_wn
@@ -46,10 +47,10 @@ log = logging.getLogger("lab_sockets.client")
 
 def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """``"host:port"``, ``"[::1]:port"`` or ``":port"`` → ``(host, port)``; ValueError saying the form."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. localhost:9000 or [::1]:9000)")
-    return (host.strip("[]") or default_host, int(port))
+    try:
+        return parse_host_port(text, None, default_host)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (HOST:PORT, e.g. localhost:9000 or [::1]:9000)") from None
 
 
 # -- decoding -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .protocol.common import DEFAULT_PORTS, LIVE_SERVER_PORT
+from .protocol.common import DEFAULT_PORTS, LIVE_SERVER_PORT, parse_host_port
 from .protocol.live import LiveProtocol
 from .pull import DataPullSocket
 from .transports.base import resolve
@@ -29,12 +29,11 @@ def default_live_server() -> tuple[str, int]:
     """``$LAB_LIVE_SERVER`` (``host:port``), else PyExpLabSys's ``user_settings.yaml``, else localhost:9767."""
     value = os.environ.get(LIVE_SERVER_ENV, "").strip()
     if value:
-        host, _, port = value.rpartition(":")
         try:
-            return (host.strip("[]") or "localhost", int(port))
-        except ValueError:
-            raise ValueError(f"{LIVE_SERVER_ENV}={value!r} is not host:port "
-                             f"(e.g. myserver:{LIVE_SERVER_PORT})") from None
+            return parse_host_port(value, None, "localhost")
+        except ValueError as exc:
+            raise ValueError(f"{LIVE_SERVER_ENV}={value!r} is not host:port, e.g. myserver:{LIVE_SERVER_PORT} "
+                             f"({exc})") from None
     settings = read_user_settings(USER_SETTINGS.expanduser())
     host, port = settings.get("common_liveserver_host"), settings.get("common_liveserver_port")
     try:

@@ -13,7 +13,11 @@
   var drawQueued = false;
   var source = null;
   var stats = { snapshots: 0, updates: 0 };
-  window.labLive = { channels: channels, stats: stats };  // for scripts and tests
+  var meta = {};              // codename -> {unit, description} (from lab live --config / --unit)
+  var windowS = 0;            // the time-window control: seconds shown, 0 = all the history
+  //: a step in x this many times the usual one is a gap (a stop): the line breaks there
+  var GAP_FACTOR = 5;
+  window.labLive = { channels: channels, stats: stats, plotData: function (c) { return plotData(channels.get(c)); } };
 
   // -- formatting ---------------------------------------------------------------------
   function fmtNum(v, digits) {
@@ -51,6 +55,11 @@
     if (s < 172800) return (s / 3600).toFixed(1) + ' h';
     return Math.round(s / 86400) + ' d';
   }
+  function unitOf(codename) { return (meta[codename] && meta[codename].unit) || ''; }
+  function withUnit(codename, text) {
+    var unit = unitOf(codename);
+    return unit && text !== '\u2014' ? text + ' ' + unit : text;
+  }
   function serverNow() { return Date.now() / 1000 + clockOffset; }
 
   // -- channels: a table row and a plot card per codename ----------------------------------
@@ -86,7 +95,9 @@
     var head = el('div', 'card-head');
     var cardLabel = el('span', 'label', 'no data');
     var latest = el('span', 'latest');
-    head.appendChild(el('span', 'name', codename));
+    var name = el('span', 'name', codename);
+    if (meta[codename] && meta[codename].description) name.title = meta[codename].description;
+    head.appendChild(name);
     head.appendChild(cardLabel);
     head.appendChild(latest);
     var plotEl = el('div', 'plot');
@@ -95,7 +106,7 @@
     insertSorted(plotsEl, card, codename);
 
     ch = { codename: codename, row: row, cells: cells, label: label, card: card, cardLabel: cardLabel,
-           latest: latest, plotEl: plotEl, xs: [], ys: [], numeric: false, plot: null, timeX: null,
+           latest: latest, plotEl: plotEl, xs: [], ys: [], numeric: false, boolean: false, plot: null, timeX: null,
            summary: null, dirty: true };
     channels.set(codename, ch);
     return ch;
@@ -114,7 +125,7 @@
       ch.row.classList.toggle(c, c === state);
       ch.card.classList.toggle(c, c === state);
     });
-    var value = s.has_value ? fmtValue(s.y) : '\u2014';
+    var value = s.has_value ? withUnit(ch.codename, fmtValue(s.y)) : '\u2014';
     ch.cells.value.textContent = value;
     ch.cells.value.title = value;
     ch.cells.x.textContent = s.has_value ? fmtX(s.x) : '';
@@ -135,14 +146,16 @@
     for (var i = 0; i < points.length; i++) {
       var y = points[i][1];
       ch.xs.push(points[i][0]);
-      if (typeof y === 'number') { ch.ys.push(y); ch.numeric = true; } else { ch.ys.push(null); }
+      if (typeof y === 'number') { ch.ys.push(y); ch.numeric = true; }
+      else if (typeof y === 'boolean') { ch.ys.push(y ? 1 : 0); ch.numeric = true; ch.boolean = true; }
+      else { ch.ys.push(null); }
     }
     var extra = ch.xs.length - historyMax;
     if (extra > 0) { ch.xs.splice(0, extra); ch.ys.splice(0, extra); }
     ch.dirty = true;
   }
   function resetChannel(ch) {
-    ch.xs = []; ch.ys = []; ch.numeric = false; ch.dirty = true;
+    ch.xs = []; ch.ys = []; ch.numeric = false; ch.boolean = false; ch.dirty = true;
   }
   function removeChannel(ch) {
     if (ch.plot) ch.plot.destroy();
@@ -150,6 +163,27 @@
   }
 
   // -- plots ------------------------------------------------------------------------------
+  // What a plot shows: the chosen time window, with a null (a break in the line) inside
+  // every gap much longer than the usual interval, so a stop is not drawn as a ramp.
+  function plotData(ch) {
+    var xs = ch.xs, ys = ch.ys, start = 0;
+    if (windowS > 0 && isTime(xs[xs.length - 1])) {
+      var from = xs[xs.length - 1] - windowS;
+      while (start < xs.length && xs[start] < from) start++;
+    }
+    var steps = [];
+    for (var i = start + 1; i < xs.length; i++) steps.push(xs[i] - xs[i - 1]);
+    var usual = steps.slice().sort(function (a, b) { return a - b; })[steps.length >> 1] || 0;
+    var outX = [], outY = [];
+    for (var k = start; k < xs.length; k++) {
+      if (k > start && usual > 0 && xs[k] - xs[k - 1] > GAP_FACTOR * usual) {
+        outX.push((xs[k] + xs[k - 1]) / 2); outY.push(null);
+      }
+      outX.push(xs[k]); outY.push(ys[k]);
+    }
+    return [outX, outY];
+  }
+  function boolTicks(u, splits) { return splits.map(function (v) { return v === 1 ? 'true' : (v === 0 ? 'false' : ''); }); }
   function plotWidth(ch) { return Math.max(200, ch.plotEl.clientWidth || ch.card.clientWidth - 16 || 360); }
   function makePlot(ch, timeX) {
     if (ch.plot) ch.plot.destroy();
@@ -169,9 +203,15 @@
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       series: [{}, { label: ch.codename, stroke: '#1a73e8', width: 1.5, fill: 'rgba(26,115,232,0.06)',
-                     points: { size: 4 } }],
-      axes: [Object.assign({}, axis), Object.assign({ size: 70, values: fmtTicks }, axis)]
-    }, [ch.xs, ch.ys], ch.plotEl);
+                     points: { size: 4 }, spanGaps: false,
+                     paths: ch.boolean ? uPlot.paths.stepped({ align: 1 }) : undefined }],
+      axes: [Object.assign({}, axis), Object.assign({ size: 70, values: ch.boolean ? boolTicks : fmtTicks,
+                                                        label: unitOf(ch.codename) || undefined,
+                                                        splits: ch.boolean ? function () { return [0, 1]; } : undefined },
+                                                      axis)]
+    }, plotData(ch), ch.plotEl);
+    ch.plotBoolean = ch.boolean;
+    if (ch.boolean) ch.plot.setScale('y', { min: -0.15, max: 1.15 });
   }
   function draw() {
     drawQueued = false;
@@ -188,8 +228,8 @@
         return;
       }
       var timeX = isTime(ch.xs[ch.xs.length - 1]);
-      if (!ch.plot || ch.timeX !== timeX) makePlot(ch, timeX);
-      else ch.plot.setData([ch.xs, ch.ys]);
+      if (!ch.plot || ch.timeX !== timeX || ch.plotBoolean !== ch.boolean) makePlot(ch, timeX);
+      else ch.plot.setData(plotData(ch));
     });
   }
   function queueDraw() {
@@ -239,6 +279,9 @@
     clockOffset = d.now - Date.now() / 1000;
     historyMax = d.history_points || historyMax;
     if (d.title) { document.title = d.title; document.getElementById('title').textContent = d.title; }
+    meta = d.meta || {};
+    setConn('open', 'connected');
+    document.getElementById('empty').textContent = document.getElementById('empty').dataset.nodata;
     channels.forEach(removeChannel);
     channels.clear();
     Object.keys(d.channels).forEach(function (codename) {
@@ -270,7 +313,7 @@
     source = new EventSource('events');
     source.addEventListener('snapshot', function (e) { onSnapshot(JSON.parse(e.data)); });
     source.addEventListener('update', function (e) { onUpdate(JSON.parse(e.data)); });
-    source.onopen = function () { setConn('open', 'connected'); };
+    source.onopen = function () { setConn('connecting', 'connecting\u2026 (waiting for the first snapshot)'); };
     source.onerror = function () {
       if (source.readyState === EventSource.CLOSED) {  // refused (e.g. too many browsers): retry later
         setConn('closed', 'disconnected: retrying');
@@ -280,6 +323,11 @@
       }
     };
   }
+  document.getElementById('window').addEventListener('change', function (e) {
+    windowS = Number(e.target.value) || 0;
+    channels.forEach(function (ch) { ch.dirty = true; });
+    queueDraw();
+  });
   setInterval(function () { channels.forEach(updateAge); }, 1000);
   connect();
 })();

@@ -38,6 +38,46 @@ def no_status() -> dict:
     return {"system_status": {}, "socket_server_status": {}}
 
 
+# -- addresses -----------------------------------------------------------------------------
+
+
+def parse_host_port(text: str, default_port: int | None = None, default_host: str | None = None) -> tuple[str, int]:
+    """``"host:port"``, ``"host"`` (``default_port``, when given), ``":port"`` (``default_host``, when
+    given), ``"[::1]:9000"`` -> ``(host, port)``; ``ValueError`` saying what is wrong.
+
+    The one parser of addresses for lab-sockets' client, the LiveSocket's live server and lab-live.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("empty address: use HOST:PORT, e.g. rasppi42:9000")
+    host, port_text = text, ""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"address {text!r}: missing ']' after an IPv6 address")
+        host, rest = text[1:end], text[end + 1:]
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"address {text!r}: expected ':PORT' after ']'")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    if not host:
+        if default_host is None:
+            raise ValueError(f"address {text!r} has no host: use HOST:PORT")
+        host = default_host
+    if not port_text:
+        if default_port is None:
+            raise ValueError(f"address {text!r} has no port: use HOST:PORT, e.g. localhost:9000 or [::1]:9000")
+        return host, default_port
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"address {text!r}: port {port_text!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"address {text!r}: port {port} is outside 1..65535")
+    return host, port
+
+
 # -- JSON ----------------------------------------------------------------------------------
 
 
