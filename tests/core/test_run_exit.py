@@ -1,5 +1,6 @@
 """`lab run`'s exit status and summary tell what became of the samples (real runs, as a user makes them)."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -76,3 +77,43 @@ def test_an_unwritable_sqlite_path_fails_at_start_up(tmp_path, path, reason):
     assert result.returncode == ExitCode.CONFIG
     assert f"writers.db: path {path} {reason}" in result.stderr, result.stderr
     assert "context 1 started" not in result.stderr and (tmp_path / "notes.txt").read_text().startswith("not")
+
+
+def once(tmp_path, *variables: tuple[str, str], extra=()):
+    config = tmp_path / "once.toml"
+    config.write_text('[readers.demo]\n[writers.db]\nplugin = "sqlite"\npath = "db.sqlite"\n[[contexts]]\nid = 1\n'
+                      + "".join(f'[[contexts.variables]]\nid = {i}\ncodename = "{c}"\nreader = "demo"\n'
+                                f'address = "{a}"\n' for i, (c, a) in enumerate(variables, 1)))
+    return subprocess.run([*LAB, "run", "--once", str(config), *extra], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_once_reads_every_variable_writes_nothing_and_exits_0(tmp_path):
+    result = once(tmp_path, ("s", "sine"), ("r", "ramp"))
+    assert result.returncode == ExitCode.OK, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["CODENAME", "VALUE", "UNIT", "ERROR", "READ", "TIME"]
+    assert [line.split()[0] for line in lines[1:]] == ["s", "r"]
+    assert all(line.endswith(" ms") for line in lines[1:])
+    assert "2 variable(s) read once, 0 failed; nothing written" in result.stderr
+    assert not (tmp_path / "db.sqlite").exists()
+
+
+def test_once_exits_1_when_a_variable_fails(tmp_path):
+    result = once(tmp_path, ("s", "sine"), ("bad", "fail"), extra=["--json"])
+    assert result.returncode == ExitCode.FAILED
+    readings = {r["codename"]: r for r in json.loads(result.stdout)}
+    assert readings["s"]["error"] is None and isinstance(readings["s"]["value"], float)
+    assert readings["bad"]["value"] is None and "always fails" in readings["bad"]["error"]
+
+
+def test_show_prints_live_values_and_is_off_on_a_pipe_by_default(tmp_path):
+    writers = '[writers.out]\nplugin = "csv"\npath = "out.csv"\n'
+    quiet = lab_run(tmp_path, writers, seconds="0.5")
+    assert quiet.returncode == ExitCode.OK and quiet.stdout == ""  # stdout is a pipe here
+    shown = subprocess.run([*LAB, "run", str(tmp_path / "lab.toml"), "--duration", "0.5", "--show"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == ExitCode.OK, shown.stderr
+    shown_lines = [line.split() for line in shown.stdout.splitlines()]
+    assert len(shown_lines) >= 2 and all(words[1] == "v1" and float(words[2]) == float(words[2])
+                                         for words in shown_lines)

@@ -12,6 +12,7 @@ from . import API_VERSION, __version__
 from .errors import LabError
 from .exitcodes import ExitCode
 from .registry import DISABLE_ENV, KINDS, Registry, Status, default_registry
+from .tables import format_table
 
 log = logging.getLogger("lab")
 
@@ -55,6 +56,12 @@ def make_parser(registry: Registry) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a collector from a TOML configuration until Ctrl-C")
     run.add_argument("config", nargs="?", help="configuration file (default: the installed bundle's)")
     run.add_argument("--duration", type=float, metavar="S", help="stop cleanly after S seconds")
+    run.add_argument("--once", action="store_true",
+                     help="read every variable once, print a table, write nothing (exit 1 if one failed)")
+    run.add_argument("--json", action="store_true", help="with --once: the readings as JSON")
+    run.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
+                     help="print values as they are read (default: on when stdout is a terminal and no "
+                          "console writer is configured)")
     run.set_defaults(func=cmd_run)
 
     registry.call_each("lab_subcommands", subparsers=sub)  # a broken plugin must not take `lab` down
@@ -73,14 +80,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2))
         return 0
-    rows = [("PLUGIN", "PROVIDES", "DISTRIBUTION", "VERSION", "STATUS")]
+    rows = []
     for info in sorted(infos, key=lambda i: i.name):
         provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.provides.items()) or "-"
         dist = f"{info.distribution} (via {info.bundle})" if info.bundle else info.distribution
         rows.append((info.name, provides, dist, info.version, info.status.value))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(format_table(("PLUGIN", "PROVIDES", "DISTRIBUTION", "VERSION", "STATUS"), rows))
     for info in infos:
         if info.status not in (Status.LOADED, Status.FOUND):
             print(f"\n{info.name} ({info.distribution}) is {info.status.value}: {info.error}")
@@ -91,9 +96,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import Runner
+    from .runner import Runner, try_once
 
-    return Runner(args.config or _bundle_config(), duration_s=args.duration).run()
+    config = args.config or _bundle_config()
+    if args.once:
+        return try_once(config, as_json=args.json)
+    return Runner(config, duration_s=args.duration, show=args.show).run()
 
 
 def _bundle_config() -> str:

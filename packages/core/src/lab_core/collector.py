@@ -19,7 +19,7 @@ import datetime as dt
 import enum
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -81,6 +81,9 @@ class Collector:
         self.registry = registry or default_registry()
         self.flush_timeout_s = flush_timeout_s
         self.listeners = list(listeners)
+        #: Callables given each read's samples as read, in the reader's thread (keep them quick):
+        #: ``lab run --show`` prints through one.
+        self.taps: list[Callable[[list[Sample]], None]] = []
         spools = dict(spools or {})
         unknown = set(spools) - set(self.writers)
         if unknown:
@@ -267,6 +270,8 @@ class Collector:
     def _fan_out(self, samples: list[Sample], writers_by_codename: dict[str, frozenset[str]]) -> None:
         """Give each writer the samples of the contexts it serves (samples are immutable: shared
         safely), through the stream processors where any are configured."""
+        for tap in self.taps:
+            tap(samples)
         batches: dict[str, list[Sample]] = {}
         if self.processing.active:
             self.processing.route(samples, writers_by_codename, batches)

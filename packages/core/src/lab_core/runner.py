@@ -18,9 +18,12 @@ kept for the next run and are not lost.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +33,7 @@ import attrs
 from .exitcodes import ExitCode
 from .scheduler import prefer_timeliness
 from .spool import DiskSpool
+from .writers.console import ConsoleWriter
 
 log = logging.getLogger("lab")
 
@@ -64,10 +68,13 @@ class WriterSummary:
 class Runner:
     """Runs the collector that the configuration file ``config`` describes."""
 
-    def __init__(self, config: str | os.PathLike, *, duration_s: float | None = None, registry=None):
+    def __init__(self, config: str | os.PathLike, *, duration_s: float | None = None, registry=None,
+                 show: bool | None = None):
         self.config = config
         self.duration_s = duration_s
         self.registry = registry
+        self.show = show  # live values on stdout; None: when stdout is a terminal and no console writer is set
+        self.view: LiveView | None = None
         self.stopping = threading.Event()  # set by Ctrl-C, SIGTERM or ``request_stop``
         self.setup = None  # config.Setup once built
         self.left: dict[str, int] = {}
@@ -94,6 +101,13 @@ class Runner:
         from .config import load
 
         self.setup = load(self.config, self.registry)
+        show = self.show
+        if show is None:
+            show = sys.stdout.isatty() and not any(isinstance(w, ConsoleWriter)
+                                                   for w in self.collector.writers.values())
+        if show:
+            self.view = LiveView()
+            self.collector.taps.append(self.view)
 
     @contextlib.contextmanager
     def signals(self) -> Iterator[None]:
@@ -127,6 +141,8 @@ class Runner:
 
     def close(self) -> None:
         self.left = self.collector.close()
+        if self.view is not None:
+            self.view.stop()
 
     def summary(self) -> list[WriterSummary]:
         deliveries = self.collector.deliveries
@@ -144,3 +160,63 @@ class Runner:
             log.error("samples were lost: %s", ", ".join(f"writer {n}: {c}" for n, c in lost.items()))
             return ExitCode.LOST
         return ExitCode.OK
+
+
+class LiveView:
+    """``lab run --show``: prints what the readers read, as they read it (before any processor).
+
+    A thread of its own prints, so a slow terminal never holds a reader up; when
+    ``QUEUE_MAX`` reads wait, newer ones are not shown (counted in ``skipped``).
+    """
+
+    QUEUE_MAX = 1000
+
+    def __init__(self, stream=None):
+        self.console = ConsoleWriter(stream)
+        self.skipped = 0
+        self._queue: queue.Queue = queue.Queue(self.QUEUE_MAX)
+        self._thread = threading.Thread(target=self._print, name="lab-show", daemon=True)
+        self._thread.start()
+
+    def __call__(self, samples) -> None:
+        try:
+            self._queue.put_nowait(samples)
+        except queue.Full:
+            self.skipped += len(samples)
+
+    def _print(self) -> None:
+        while (samples := self._queue.get()) is not None:
+            try:
+                self.console.write(samples)
+            except (OSError, ValueError):  # the terminal went away: stop showing, keep collecting
+                return
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(2.0)
+
+
+def try_once(config: str | os.PathLike, *, as_json: bool = False, registry=None) -> ExitCode:
+    """``lab run --once``: every variable read once through the real readers, a table printed,
+    nothing written; ``ExitCode.FAILED`` if any variable could not be read."""
+    from .config import load
+    from .tables import format_table
+    from .trial import read_once
+
+    plan = load(config, registry, check_only=True)
+    readings = read_once(plan.readers, [v for context in plan.contexts for v in context.variables])
+    if as_json:
+        print(json.dumps([{"codename": r.variable.codename, "reader": r.variable.reader, "value": r.sample.value,
+                           "unit": r.unit, "error": r.error, "time": r.sample.time,
+                           "read_ms": round(r.seconds * 1000, 3)} for r in readings], indent=2))
+    else:
+        print(format_table(("CODENAME", "VALUE", "UNIT", "ERROR", "READ TIME"),
+                           ((r.variable.codename, _shown(r.sample.value), r.unit, r.error,
+                             f"{r.seconds * 1000:.1f} ms") for r in readings)))
+    failed = sum(r.error is not None for r in readings)
+    print(f"{len(readings)} variable(s) read once, {failed} failed; nothing written", file=sys.stderr)
+    return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def _shown(value: object) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else ("" if value is None else str(value))
