@@ -85,6 +85,18 @@ def test_start_wait_output(dahu_ds):
     assert dahu_ds.getJobOutput(10**6) == f"No such job: {10**6}"
 
 
+def test_a_client_naming_files_learns_nothing(dahu_ds, tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"x": "tango-secret-77"}')
+    messages = set()
+    for name in (str(secret), str(tmp_path / "missing.json"), "/etc/passwd"):
+        with pytest.raises(tango.DevFailed) as caught:
+            dahu_ds.startJob(["example.noop", name])
+        messages.add(caught.value.args[0].desc.strip())
+    assert len(messages) == 1, messages  # one message whatever exists: no existence oracle
+    assert "tango-secret-77" not in messages.pop()
+
+
 def test_failure_and_change_events(dahu_ds):
     seen = []
     got = threading.Event()
