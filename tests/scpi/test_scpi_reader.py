@@ -206,3 +206,10 @@ def test_an_instrument_without_error_queue_gets_a_hint():
             assert reader.read(variables("MEAS:VOLT?"))[0].error is None
         finally:
             reader.close()
+
+
+def test_a_misspelt_option_is_named():
+    from lab_core import ConfigError, Registry
+
+    with pytest.raises(ConfigError, match="unknown key 'timeout'; did you mean 'timeout_s'"):
+        Registry().reader("scpi", resource="TCPIP0::127.0.0.1::5025::SOCKET", timeout=1.0)

@@ -21,6 +21,7 @@ import pyvisa
 from pyvisa import constants
 
 from lab_core import Reader, Sample, Variable
+from lab_core.options import Example
 
 from .address import Address, ReplyError, parse_address
 from .protocol import InstrumentError, error_entry, join, split
@@ -61,7 +62,8 @@ class ScpiReader(Reader):
 
     def __init__(self,
                  resource: Annotated[str, "VISA resource: TCPIP0::HOST::5025::SOCKET, TCPIP0::HOST::INSTR, "
-                                          "ASRL/dev/ttyUSB0::INSTR, USB0::…::INSTR"],
+                                          "ASRL/dev/ttyUSB0::INSTR, USB0::…::INSTR",
+                                     Example("TCPIP0::127.0.0.1::5025::SOCKET")],
                  *,
                  backend: Annotated[str, "VISA library: @py (pyvisa-py), PROFILE.yaml@sim (pyvisa-sim), "
                                          "or a vendor VISA's path"] = "@py",

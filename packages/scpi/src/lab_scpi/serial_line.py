@@ -22,6 +22,7 @@ from typing import Annotated
 import serial
 
 from lab_core import Reader, Sample, Variable
+from lab_core.options import Example
 
 from .address import Address, ReplyError, parse_address
 
@@ -49,7 +50,7 @@ class SerialLineReader(Reader):
 
     def __init__(self,
                  port: Annotated[str, "serial port or pyserial URL: /dev/ttyUSB0, COM3, socket://HOST:PORT, "
-                                      "rfc2217://HOST:PORT"],
+                                      "rfc2217://HOST:PORT", Example("/dev/ttyUSB0")],
                  *,
                  baudrate: Annotated[int, "bits per second"] = 9600,
                  bytesize: Annotated[int, "data bits, 5-8"] = 8,
