@@ -70,6 +70,22 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_work(site):
         registry.reader("nosuch")
 
 
+def test_a_misspelled_hook_marks_the_plugin_failed_naming_the_closest_hook(site):
+    make_distribution(site, "lab-typo", module="tp_typo", source="""
+        from lab_core import hookimpl
+
+        @hookimpl
+        def lab_reader():
+            return {"typo": "tp_typo:Nothing"}
+    """)
+    reader_dist(site, "lab-fine", "fine")
+    registry = Registry()
+    assert registry.reader("fine") is not None  # the rest keep working
+    typo = {p.name: p for p in registry.plugins()}["lab-typo"]
+    assert typo.status is Status.FAILED
+    assert typo.error == "hook implementation lab_reader matches no hook of lab (did you mean lab_readers?); rename it"
+
+
 def test_two_distributions_claiming_one_name_is_a_conflict_naming_both(site):
     reader_dist(site, "lab-alpha", "probe")
     reader_dist(site, "lab-beta", "probe", version="2.1")

@@ -134,6 +134,24 @@ def resolve(target: Any) -> Any:
     return obj
 
 
+HOOK_NAMES = frozenset(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "lab_spec"))
+
+
+def unknown_hooks(module: Any) -> list[str]:
+    """What is wrong with ``module``'s hook implementations whose name matches no hook of lab.
+
+    pluggy would accept them silently and never call them: the plugin would show as loaded
+    and provide nothing.
+    """
+    problems = []
+    for name in sorted(dir(module)):
+        if hasattr(getattr(module, name, None), "lab_impl") and name not in HOOK_NAMES:
+            close = did_you_mean(name, HOOK_NAMES)
+            hint = f"did you mean {close}?" if close else f"the hooks are {', '.join(sorted(HOOK_NAMES))}"
+            problems.append(f"hook implementation {name} matches no hook of lab ({hint}); rename it")
+    return problems
+
+
 class Registry:
     """The plugins installed in this environment and the components they provide."""
 
@@ -222,7 +240,14 @@ class Registry:
     def _load(self, info: PluginInfo) -> None:
         try:
             module = info.entry_point.load()
+            misspelled = unknown_hooks(module)
+            if misspelled:
+                raise PluginError("; ".join(misspelled))
             self.manager.register(module, name=info.name)
+        except PluginError as exc:
+            info.status, info.error = Status.FAILED, str(exc)
+            log.warning("plugin %s (%s) failed to load: %s", info.name, info.distribution, info.error)
+            return
         except Exception as exc:  # a broken third-party plugin must not break the rest
             info.status, info.error = Status.FAILED, f"{type(exc).__name__}: {exc}"
             log.warning("plugin %s (%s) failed to load: %s", info.name, info.distribution, info.error)
@@ -231,6 +256,9 @@ class Registry:
 
     def register(self, module: Any, name: str, distribution: str = "(in process)") -> PluginInfo:
         """Register a plugin object directly (scripts, tests) beside the installed ones."""
+        misspelled = unknown_hooks(module)
+        if misspelled:
+            raise PluginError("; ".join(misspelled))
         self.plugins()
         info = PluginInfo(name=name, module=repr(module), distribution=distribution, version="")
         self.manager.register(module, name=name)
