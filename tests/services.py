@@ -39,6 +39,18 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen | None, kill: bool = False, grace: float = 20) -> None:
+    """End a service's process: SIGTERM (a clean shutdown, up to ``grace`` s) or, with ``kill``, SIGKILL."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 class ThrowawayMariaDB:
     """A private mariadbd: own datadir, socket and free port; stopped and started at will."""
 
@@ -96,15 +108,7 @@ class ThrowawayMariaDB:
         return False
 
     def stop(self, kill: bool = False) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, kill, grace=60)
         self.proc = None
 
     @property
@@ -186,15 +190,7 @@ class ThrowawayMosquitto:
 
     def stop(self, kill: bool = False) -> None:
         """SIGTERM: mosquitto saves its sessions and queued messages first; ``kill``: SIGKILL."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, kill, grace=20)
         self.proc = None
 
     def restart(self) -> None:

@@ -193,3 +193,24 @@ def _number(text: str, reply: str) -> float:
     if abs(number) >= SCPI_OVERLOAD or math.isinf(number):
         raise ReplyError(f"reply {reply!r}: the instrument reports an overload ({text})")
     return number
+
+
+class ParsedAddresses:
+    """For readers of this package: each variable's address parsed once, and checked at load time.
+
+    The reader's ``__init__`` sets ``self._addresses = {}``.
+    """
+
+    _addresses: dict[str, Address]
+
+    def address(self, text: str) -> Address:
+        address = self._addresses.get(text)
+        if address is None:
+            address = self._addresses[text] = parse_address(text)
+        return address
+
+    def check_address(self, variable) -> None:
+        try:
+            self.address(variable.address)
+        except ValueError as exc:
+            raise ValueError(f"variable {variable.codename!r}: address {variable.address!r}: {exc}") from None

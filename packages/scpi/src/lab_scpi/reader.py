@@ -23,7 +23,7 @@ from pyvisa import constants
 from lab_core import Reader, Sample, Variable
 from lab_core.options import Example
 
-from .address import Address, ReplyError, parse_address
+from .address import Address, ParsedAddresses, ReplyError
 from .protocol import InstrumentError, error_entry, join, split
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class ScpiStats:
     open_failures: int = 0
 
 
-class ScpiReader(Reader):
+class ScpiReader(ParsedAddresses, Reader):
     """Reads one SCPI instrument over VISA (pyvisa with the pure-Python pyvisa-py backend).
 
     A variable's address is its query and parse options (``MEAS:CURR?|scale=1e3``,
@@ -130,17 +130,6 @@ class ScpiReader(Reader):
 
     # -- addresses --------------------------------------------------------------
 
-    def address(self, text: str) -> Address:
-        address = self._addresses.get(text)
-        if address is None:
-            address = self._addresses[text] = parse_address(text)
-        return address
-
-    def check_address(self, variable: Variable) -> None:
-        try:
-            self.address(variable.address)
-        except ValueError as exc:
-            raise ValueError(f"variable {variable.codename!r}: address {variable.address!r}: {exc}") from None
 
     # -- life cycle ---------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import serial
 from lab_core import Reader, Sample, Variable
 from lab_core.options import Example
 
-from .address import Address, ReplyError, parse_address
+from .address import Address, ParsedAddresses, ReplyError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class NoAnswer(Exception):
     """The device did not answer in time; the rest of the scan is skipped (one timeout per scan)."""
 
 
-class SerialLineReader(Reader):
+class SerialLineReader(ParsedAddresses, Reader):
     """Reads one device on a serial line (or a pyserial URL such as ``socket://host:port``)."""
 
     def __init__(self,
@@ -108,17 +108,6 @@ class SerialLineReader(Reader):
     def __repr__(self) -> str:
         return f"<SerialLineReader {self.port}>"
 
-    def address(self, text: str) -> Address:
-        address = self._addresses.get(text)
-        if address is None:
-            address = self._addresses[text] = parse_address(text)
-        return address
-
-    def check_address(self, variable: Variable) -> None:
-        try:
-            self.address(variable.address)
-        except ValueError as exc:
-            raise ValueError(f"variable {variable.codename!r}: address {variable.address!r}: {exc}") from None
 
     # -- life cycle -----------------------------------------------------------------
 
