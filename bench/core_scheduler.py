@@ -8,6 +8,7 @@ bound. The collector runs as under ``lab run`` (``scheduler.prefer_timeliness``)
 the figure does not depend on what else the machine happens to do.
 
 Run:  .venv/bin/python bench/core_scheduler.py --seconds 60 --busy-core
+      .venv/bin/python bench/core_scheduler.py --seconds 600 --baseline-seconds 60 --busy-core  # drift
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ def percentiles(values_s):
     return {"p50": pick(0.50), "p99": pick(0.99), "max": ms[-1], "n": len(ms)}
 
 
+def by_minute(lateness_s, interval_ms):
+    """p99 lateness (ms) of each whole minute of the run: a drifting scheduler shows a rising row."""
+    per_minute = int(60_000 / interval_ms)
+    return [percentiles(lateness_s[i:i + per_minute])["p99"]
+            for i in range(0, len(lateness_s) - per_minute + 1, per_minute)]
+
+
 def variables(n):
     return [Variable(i, f"v{i}", ("sine", "ramp", "random")[i % 3], "demo") for i in range(n)]
 
@@ -49,6 +57,7 @@ def run_collector(n, interval_ms, seconds):
     cpu = time.process_time() - cpu0
     wall = time.monotonic() - wall0
     return {**percentiles(lateness[1:]), "reads": reads, "skipped": worker.stats.skipped,
+            "by_minute": by_minute(lateness, interval_ms),
             "samples": writer.count, "cpu_pct": 100 * cpu / wall,
             "drift_ms": 1000 * statistics.mean(lateness[-100:]) - 1000 * statistics.mean(lateness[1:101])}
 
@@ -75,14 +84,16 @@ def main():
     parser.add_argument("--variables", type=int, default=1000)
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--baseline-seconds", type=float, help="how long the naive loop runs (default: --seconds)")
     parser.add_argument("--busy-core", action="store_true", help="keep one core busy with another process")
     args = parser.parse_args()
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy_core else None
     try:
-        print(f"{args.variables} variables every {args.interval_ms:g} ms for {args.seconds:g} s each"
+        print(f"{args.variables} variables every {args.interval_ms:g} ms for {args.seconds:g} s"
               f"{', one core kept busy by another process' if busy else ''}\n")
         results = {"collector": run_collector(args.variables, args.interval_ms, args.seconds),
-                   "naive sleep loop": run_naive(args.variables, args.interval_ms, args.seconds)}
+                   "naive sleep loop": run_naive(args.variables, args.interval_ms,
+                                                 args.baseline_seconds or args.seconds)}
     finally:
         if busy is not None:
             busy.kill()
@@ -92,6 +103,8 @@ def main():
         print(f"{name:18} {r['reads']:7d} {r['p50']:8.3f} {r['p99']:8.3f} {r['max']:8.2f} "
               f"{r['drift_ms']:9.2f} {r['skipped']:8d} {r['cpu_pct']:6.1f}")
     c, b = results["collector"], results["naive sleep loop"]
+    if len(c["by_minute"]) > 1:
+        print("\ncollector p99 ms by minute: " + " ".join(f"{p:.2f}" for p in c["by_minute"]))
     expected = int(args.seconds * 1000 / args.interval_ms)
     print(f"\nreads done / asked: collector {c['reads'] / expected:.3f}, naive {b['reads'] / expected:.3f}")
     print(f"p99 lateness ratio naive/collector: {b['p99'] / max(c['p99'], 1e-9):.1f}x; "
