@@ -20,7 +20,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -64,6 +70,20 @@ def wait_for(predicate, timeout=15.0):
     return False
 
 
+def test_the_allow_list_example_is_accepted_and_answers_the_machine_itself():
+    (fragment,) = [t for t in fenced(ADMINS, "toml") if "status_allow" in t]
+    settings = WatchSettings.from_config(tomllib.loads(fragment)["collector"])
+    assert settings.status == ("0.0.0.0", int(DOC_PORT)) and "127.0.0.1/32" in settings.status_allow
+    collector = Collector({"demo": DemoReader()}, {"db": NullWriter()})
+    server = StatusServer(Status(collector, settings), ("0.0.0.0", 0)).start()  # the example's port may be taken
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.address[1]}/healthz", timeout=5) as response:
+            assert json.loads(response.read()) == {"status": "ok", "reasons": []}
+    finally:
+        server.close()
+        collector.close()
+
+
 # -- the metric table: generated from a real scrape --------------------------------------------------
 
 
@@ -88,8 +108,6 @@ def scraped():
     server = StatusServer(Status(collector), ("127.0.0.1", 0)).start()
     try:
         assert wait_for(lambda: collector.stats()["writers"]["db"]["delivered"] > 0)
-        import urllib.request
-
         with urllib.request.urlopen(server.url + "/metrics", timeout=5) as response:
             return list(text_string_to_metric_families(response.read().decode()))
     finally:
