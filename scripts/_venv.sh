@@ -1,6 +1,7 @@
 # Sourced by scripts/demo and scripts/test: make .venv (once) and install into it what the caller needs:
 #   need_venv core   lab-core alone (editable): all that examples/demo.toml uses
-#   need_venv all    lab-core, then every other package with its extras and the test tools (.[dev])
+#   need_venv all    lab-core, then every other package with its extras and the test tools (the
+#                    workspace pyproject.toml's dev extra)
 # .venv/.stamp-core and .venv/.stamp-all hold the hash of the pyproject.toml files each install came
 # from. "all" includes lab-core, so the scripts run in either order install only what is missing,
 # and an edited pyproject.toml installs again. Each step prints a line, pip's own progress, its time.
@@ -25,18 +26,22 @@ step() {  # step LABEL COMMAND…: say what is being done, do it, say how long i
 _hash() { cat "$@" | sha1sum | cut -c1-12; }
 _current() { [ -f ".venv/.stamp-$1" ] && [ "$(cat ".venv/.stamp-$1")" = "$2" ]; }
 
-_every_package() {  # -e packages/X[extra,…] for every package but lab-core, then the workspace's test tools
+_every_package() {  # one pip argument a line: every package but lab-core (editable), the requirements
+  # of their extras and the workspace's test tools. Extras are spelled out rather than "-e pkg[extra]":
+  # pip 23 then fails to see that the editable package also satisfies another package's dependency.
   .venv/bin/python - <<'PY'
 import pathlib
 try:
     import tomllib
 except ImportError:  # Python 3.10: lab-core, installed first, brought tomli
     import tomli as tomllib
+requirements = tomllib.loads(pathlib.Path("pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
 for project in sorted(pathlib.Path("packages").glob("*/pyproject.toml")):
-    extras = tomllib.loads(project.read_text())["project"].get("optional-dependencies", {})
     if project.parent.name != "core":
-        print("-e", f"{project.parent}/" + (f"[{','.join(extras)}]" if extras else ""))
-print("-e .[dev]")
+        print(f"-e\n{project.parent}")
+    for extra in tomllib.loads(project.read_text())["project"].get("optional-dependencies", {}).values():
+        requirements += extra
+print("\n".join(dict.fromkeys(requirements)))
 PY
 }
 
@@ -52,9 +57,9 @@ need_venv() {
     echo "$core" > .venv/.stamp-core
   fi
   if [ "$1" = all ] && ! _current all "$all"; then
-    # shellcheck disable=SC2046 # one word per option
-    step "installing the other packages, their extras and the test tools into .venv" \
-      "${PIP[@]}" $(_every_package)
+    local packages
+    mapfile -t packages < <(_every_package)
+    step "installing the other packages, their extras and the test tools into .venv" "${PIP[@]}" "${packages[@]}"
     echo "$all" > .venv/.stamp-all
   fi
   export PATH="$PWD/.venv/bin:$PATH"
