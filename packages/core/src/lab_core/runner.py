@@ -175,7 +175,8 @@ class Runner:
 
     def reload(self) -> bool:
         """Re-read the configuration file and apply what changed; a bad one is refused (logged)."""
-        systemd.notify("RELOADING=1")
+        # MONOTONIC_USEC: systemd 253+ matches a reload to the SIGHUP by it (Type=notify-reload too)
+        systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
         try:
             reloaded = self.reloader.reload()
         except ConfigError as exc:
