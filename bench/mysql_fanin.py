@@ -54,6 +54,7 @@ from lab_mysql import schema
 
 TABLES = {"lab": "dateplots_fanin_lab", "bare": "dateplots_fanin_bare"}
 WORKER = Path(__file__).with_name("fanin_worker.py")
+ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 90.0
 SUMMARY = re.compile(r"writer db: (\d+) accepted: (\d+) values, (\d+) errors; (\d+) delivered, (\d+) left.*?, "
@@ -345,6 +346,10 @@ def main() -> int:
     parser.add_argument("--password", default=os.environ.get("LAB_TEST_MYSQL_PASSWORD", ""))
     args = parser.parse_args()
 
+    # As installed from wheels: the sources compiled once (this shell may set PYTHONDONTWRITEBYTECODE,
+    # which would make each of the processes compile every module it imports at start-up).
+    subprocess.run([sys.executable, "-m", "compileall", "-qq", "-x", "templates",
+                    *map(str, ROOT.glob("packages/*/src"))], check=True)
     database = f"lab_fanin_{os.getpid()}"
     admin = connect(args)
     load = [("start", os.getloadavg())]
