@@ -8,7 +8,7 @@ the OS (``/proc/PID/task/TID/comm``) so that its CPU time can be told apart.
 
 ``bare``: the baseline, a paced loop that makes the rows a collector would (codename ids
 INDEX * VARIABLES + 1 …, the read's time as text, the demo reader's sine) and sends each
-read as one ``executemany`` + ``COMMIT``; prints ``{"sent": rows}`` when SIGTERM stops it.
+read as one ``executemany`` + ``COMMIT``; prints ``{"sent": rows, "skipped": instants missed}`` when SIGTERM stops it.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def bare(index: str, variables: str, interval_ms: str, host: str, port: str, use
     sql = f"INSERT INTO {table} (type, time, value) VALUES (%s, %s, %s) ON DUPLICATE KEY UPDATE type = type"
     ids = [int(index) * int(variables) + j + 1 for j in range(int(variables))]
     interval = float(interval_ms) / 1000.0
-    origin, k, sent = time.monotonic(), 0, 0
+    origin, k, sent, skipped = time.monotonic(), 0, 0, 0
     with conn.cursor() as cursor:
         while not stop.is_set():
             delay = origin + k * interval - time.monotonic()
@@ -74,9 +74,10 @@ def bare(index: str, variables: str, interval_ms: str, host: str, port: str, use
             cursor.executemany(sql, [(i, text, value) for i in ids])
             conn.commit()
             sent += len(ids)
-            k = max(k + 1, math.floor((time.monotonic() - origin) / interval) + 1)  # skip missed instants
+            due = max(k + 1, math.floor((time.monotonic() - origin) / interval) + 1)  # skip missed instants
+            skipped, k = skipped + due - k - 1, due
     conn.close()
-    print(json.dumps({"sent": sent}), flush=True)
+    print(json.dumps({"sent": sent, "skipped": skipped}), flush=True)
     return 0
 
 
