@@ -85,6 +85,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for kind in KINDS:
         registry.components(kind)  # fills PluginInfo.provides
     registry.bundles()  # fills PluginInfo.bundle
+    if args.markdown and not args.name:
+        raise LabError("--markdown prints one plugin's options tables; name it: lab plugins modbus --markdown")
     commands = plugin_commands(registry)
     if args.name:
         return _plugin_detail(registry, args, commands)
