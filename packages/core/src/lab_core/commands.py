@@ -43,6 +43,10 @@ def add(subparsers) -> None:
     status.add_argument("--timeout", type=float, default=5.0, metavar="S", help="give up after S seconds (5)")
     status.set_defaults(func=cmd_status)
 
+    from .data import add as add_data  # argparse only; the stores are imported when a command runs
+
+    add_data(subparsers)
+
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import new_plugin

@@ -215,12 +215,13 @@ class ZoneOffsets:
         return int(found[0]), int(found[1])
 
 
-def table_time_zone(cursor, info: ContinuousTable, wanted: str = "auto") -> str:
+def table_time_zone(cursor, info: ContinuousTable, wanted: str = "auto", doing: str = "writing") -> str:
     """The convention of ``info``'s time column: ``"utc"``, or the zone (``SYSTEM``, name, offset)
     its wall times are in. ``TIMESTAMP`` columns always take UTC text in lab's UTC sessions.
 
     ``auto``: the ``lab:time=…`` mark of the table's comment; else, when the server's default zone
-    is not UTC now, the newest row (by id) if it is recent enough to tell; else UTC (logged).
+    is not UTC now, the newest row (by id) if it is recent enough to tell; else UTC (logged,
+    saying what lab is ``doing``: writing or reading).
     """
     if info.time_type == "timestamp" or wanted == "utc":
         return "utc"
@@ -242,12 +243,12 @@ def table_time_zone(cursor, info: ContinuousTable, wanted: str = "auto") -> str:
         age_utc, age_local = abs(row[0]), abs(row[0] + offset)
         if min(age_utc, age_local) < abs(offset) / 2:
             found = "utc" if age_utc < age_local else zone
-            log.info("table %s: its newest row is in %s wall time; lab writes the same (time_zone = %s)",
-                     info.name, "UTC" if found == "utc" else f"the server's ({zone})",
+            log.info("table %s: its newest row is in %s wall time; %s the same (time_zone = %s)",
+                     info.name, "UTC" if found == "utc" else f"the server's ({zone})", doing,
                      "utc" if found == "utc" else "local")
             return found
     log.warning("table %s: cannot tell whether its DATETIME column holds UTC or the server's local time "
-                "(%s); writing UTC. Set time_zone = \"local\" for PyExpLabSys's convention", info.name, zone)
+                "(%s); %s UTC. Set time_zone = \"local\" for PyExpLabSys's convention", info.name, zone, doing)
     return "utc"
 
 
@@ -283,7 +284,23 @@ def table_exists(cursor, table: str) -> bool:
 
 
 def inspect_continuous(cursor, table: str) -> ContinuousTable:
-    """Check that ``table`` can take (type, time, value) rows; describe it. ``SchemaError`` if not."""
+    """Check that ``table`` can take (type, time, value) rows; describe it, with a warning for what
+    risks doubling or dropping a point. ``SchemaError`` if not."""
+    info = describe_continuous(cursor, table)
+    if not info.unique:
+        log.info("table %s has no unique key on (type, time): a batch whose COMMIT was lost is checked "
+                 "through its id before it is sent again", table)
+    if info.unique and info.precision == 0:
+        log.warning("table %s has a unique key on (type, time) and 1-second times: a second point of a "
+                    "codename within the same second is dropped as a duplicate", table)
+    if not info.transactional:
+        log.warning("table %s uses the %s engine, which has no transactions: a batch is not atomic and "
+                    "a retried batch may double points; convert it to InnoDB", table, info.engine)
+    return info
+
+
+def describe_continuous(cursor, table: str) -> ContinuousTable:
+    """What ``table`` is (``SchemaError`` if it has no type, time and value columns); nothing logged."""
     check_identifier(table)
     cursor.execute(
         "SELECT TABLE_NAME, ENGINE, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
@@ -315,17 +332,7 @@ def inspect_continuous(cursor, table: str) -> ContinuousTable:
         unique_keys.setdefault(index, set()).add(column.lower())
     unique = any(cols == {"type", "time"} for cols in unique_keys.values())
     auto_id = "id" in columns and "auto_increment" in columns["id"][2].lower()
-    info = ContinuousTable(table, time_type, int(precision or 0), unique, engine, auto_id, found[2] or "")
-    if not info.unique:
-        log.info("table %s has no unique key on (type, time): a batch whose COMMIT was lost is checked "
-                 "through its id before it is sent again", table)
-    if info.unique and info.precision == 0:
-        log.warning("table %s has a unique key on (type, time) and 1-second times: a second point of a "
-                    "codename within the same second is dropped as a duplicate", table)
-    if not info.transactional:
-        log.warning("table %s uses the %s engine, which has no transactions: a batch is not atomic and "
-                    "a retried batch may double points; convert it to InnoDB", table, engine)
-    return info
+    return ContinuousTable(table, time_type, int(precision or 0), unique, engine, auto_id, found[2] or "")
 
 
 # -- codenames --------------------------------------------------------------------
