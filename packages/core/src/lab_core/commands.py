@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 
 
 def add(subparsers) -> None:
@@ -52,7 +53,8 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import new_plugin
 
     root = new_plugin(args.name, args.kind, args.dir)
-    print(f"wrote {root}/\n  next: pip install -e '{root}[test]' && pytest {root} && lab plugins")
+    print(f"wrote {root}/\n  next: pip install -e {shlex.quote(f'{root}[test]')} && pytest {shlex.quote(str(root))} "
+          "&& lab plugins")
     return 0
 
 
@@ -60,7 +62,8 @@ def cmd_new_bundle(args: argparse.Namespace) -> int:
     from .scaffold import new_bundle
 
     root = new_bundle(args.name, args.with_, args.dir)
-    print(f"wrote {root}/\n  next: edit {root}/src/*/lab.toml, then pip install {root} && lab doctor && lab run")
+    print(f"wrote {root}/\n  next: edit {root}/src/*/lab.toml, then pip install {shlex.quote(str(root))} "
+          "&& lab doctor && lab run")
     return 0
 
 

@@ -35,7 +35,7 @@ import attrs
 from . import systemd
 from .errors import ConfigError
 from .exitcodes import ExitCode
-from .scheduler import prefer_timeliness
+from .scheduler import prefer_timeliness, settle_heap
 from .spool import DiskSpool
 from .writers.console import ConsoleWriter
 
@@ -183,6 +183,7 @@ class Runner:
             systemd.notify("READY=1", "STATUS=reload refused; collecting with the previous configuration")
             return False
         self.lost_on_reload += reloaded.lost
+        settle_heap()
         log.info("configuration %s reloaded", self.config)
         self.status.note_reload(None)
         if reloaded.watch != self.status.settings:

@@ -143,7 +143,7 @@ class ScpiReader(ParsedAddresses, Reader):
                 self._manager = pyvisa.ResourceManager(self.backend)
             except (OSError, ValueError, pyvisa.errors.Error) as exc:
                 raise ValueError(f"backend {self.backend!r}: cannot load this VISA library ({exc}); use "
-                                 '"@py" (pyvisa-py) or "PROFILE.yaml@sim" (pip install lab-scpi[sim])') from None
+                                 '"@py" (pyvisa-py) or "PROFILE.yaml@sim" (pip install \'lab-scpi[sim]\')') from None
 
     def close(self) -> None:
         self._drop()
