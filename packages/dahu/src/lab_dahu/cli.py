@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import shlex
 import sys
 
 from lab_core.netaccess import network_argument
@@ -182,8 +183,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"lab dahu submit: the server refused: {exc.message}", file=sys.stderr)
         return ExitCode.FAILED
     except (TimeoutError, OSError) as exc:
+        serve = shlex.join(["lab", "dahu", "serve", "--transport", args.transport, "--host", args.host,
+                            "--port", str(client.address[1])])
         print(f"lab dahu submit: no answer from {args.transport} {args.host}:{client.address[1]} ({exc}); "
-              "is `lab dahu serve` running there?", file=sys.stderr)
+              f"is a server running there? Start one on that machine with: {serve}", file=sys.stderr)
         return ExitCode.FAILED
 
 
