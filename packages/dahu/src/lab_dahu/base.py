@@ -1,4 +1,4 @@
-"""Processing plugins: dahu's ``Plugin`` life cycle on top of ``lab_core.Processor``.
+"""Processing plugins: dahu's ``Plugin`` life cycle on top of ``lab_core.JobPlugin``.
 
 A plugin is made with no arguments, gets its input as a dict, works in
 ``process`` and leaves its result in the ``output`` dict::
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from lab_core import Processor
+from lab_core import JobPlugin
 
 from . import persistence, table
 from .factory import plugin_factory
@@ -35,7 +35,7 @@ _ABORT_LOCK = threading.Lock()  # guards the lazy creation of a plugin's abort e
 JOB_KEYS = ("job_id", "plugin_name", "do_profiling")
 
 
-class Plugin(Processor):
+class Plugin(JobPlugin):
     """Base class of processing plugins (dahu's ``dahu.plugin.Plugin``).
 
     * gets its input parameters as a dictionary (``self.input``) before ``setup``;
