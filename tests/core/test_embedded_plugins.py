@@ -78,6 +78,26 @@ def test_sqlite_retry_does_not_duplicate_and_errors_are_skipped(tmp_path):
     assert writer.skipped_errors == 2
 
 
+def test_sqlite_common_and_general_batches_store_the_same_rows(tmp_path):
+    """A batch of plain floats takes the writer's short way; one with an error sample in it the
+    general way: the rows are the same."""
+    batch = [Sample(c, 1_700_000_000 + i * 0.001 + 1e-7, float(i) / 3) for i in range(300) for c in "cab"]
+    stored = []
+    for name, extra in [("plain", []), ("general", [Sample("a", 5.0, None, "broken")])]:
+        writer = SqliteWriter(path=tmp_path / f"{name}.sqlite", setup="s")
+        writer.open()
+        writer.write([Sample(c, 1.0, 0.0) for c in "cab"])  # registers the codenames
+        assert (writer._plain_rows(batch + extra) is None) == bool(extra)
+        writer.write(batch + extra)
+        writer.close()
+        db = sqlite3.connect(tmp_path / f"{name}.sqlite")
+        stored.append(db.execute("SELECT d.codename, t.time, t.value FROM dateplots_s t JOIN dateplots_descriptions d "
+                                 "ON d.id = t.type ORDER BY t.time, d.codename").fetchall())
+        db.close()
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == len(batch) + 3
+
+
 def test_sqlite_setup_name_is_an_identifier(tmp_path):
     with pytest.raises(ValueError, match="setup"):
         SqliteWriter(path=tmp_path / "x.sqlite", setup="x; DROP TABLE y")

@@ -66,10 +66,6 @@ def sql_time(t: float) -> str:
     return f"{_second(s)}.{us:06d}"
 
 
-def _index_order(row: tuple[str, int, float]) -> tuple[int, str]:
-    return row[1], row[0]
-
-
 class SqliteWriter(Writer):
     def __init__(self, path: Annotated[str | os.PathLike, "SQLite database file (made if missing)"] = "lab.sqlite",
                  setup: Annotated[str, "table name suffix: values go to dateplots_<setup>"] = "lab",
@@ -144,6 +140,39 @@ class SqliteWriter(Writer):
         return self._ids[codename]
 
     def write(self, batch: Sequence[Sample]) -> None:
+        rows = self._plain_rows(batch)
+        if rows is None:
+            rows = self._checked_rows(batch)
+        rows.sort()  # (type, time): the unique index's order, fewer B-tree pages touched per batch
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(f"INSERT OR IGNORE INTO {self.table} (type, time, value) VALUES (?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _plain_rows(self, batch: Sequence[Sample]) -> list[tuple[int, str, float]] | None:
+        """Rows of the common batch (finite floats, known codenames, no errors); None if it is not one."""
+        ids = self._ids
+        rows = []
+        append = rows.append
+        last_t, text = None, ""
+        for s in batch:
+            value = s.value
+            if s.error is not None or type(value) is not float or value - value != 0.0:
+                return None
+            type_id = ids.get(s.codename)
+            if type_id is None:
+                return None
+            if s.time != last_t:  # points read together share their time: its text is made once
+                last_t = s.time
+                text = sql_time(last_t)
+            append((type_id, text, value))
+        return rows
+
+    def _checked_rows(self, batch: Sequence[Sample]) -> list[tuple[int, str, float]]:
+        """Rows of any batch: error samples skipped, new codenames registered (or refused), bad values refused."""
         bad = [s for s in batch if s.error is None and not (is_finite_number(s.value) or isinstance(s.value, bool))]
         if bad:
             raise RejectedSamples(bad, "value is not a finite number (the value column is a double)")
@@ -152,15 +181,7 @@ class SqliteWriter(Writer):
         values = [s for s in batch if s.error is None]
         self.skipped_errors += len(batch) - len(values)
         ids, new_id = self._ids, self._id
-        rows = [(sql_time(s.time), ids.get(s.codename) or new_id(s.codename), float(s.value)) for s in values]
-        rows.sort(key=_index_order)  # in the unique index's order: fewer B-tree pages touched per batch
-        self._db.execute("BEGIN")
-        try:
-            self._db.executemany(f"INSERT OR IGNORE INTO {self.table} (time, type, value) VALUES (?, ?, ?)", rows)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        return [(ids.get(s.codename) or new_id(s.codename), sql_time(s.time), float(s.value)) for s in values]
 
     def _refuse_unknown(self, batch: Sequence[Sample]) -> None:
         unknown = [s for s in batch if s.error is None and s.codename not in self._ids]
