@@ -119,3 +119,19 @@ def test_a_batch_with_unusual_values_is_written_the_same(mariadb):
         cursor.execute("SELECT UNIX_TIMESTAMP(time), value FROM dateplots_mix ORDER BY time")
         stored = [(float(t), v) for t, v in cursor.fetchall()]
     assert stored == [(T0 + i, v) for i, v in enumerate([0.0, 1.0, 2.0, 3.0, 1.0, 1e20])]
+
+
+def test_connections_share_one_tls_context(mariadb):
+    """PyMySQL's "TLS if offered" default gets one context per process, not one per connection."""
+    from lab_mysql.connection import ConnectionSettings
+
+    settings = ConnectionSettings.from_options(**mariadb)
+    first, second = settings.connect(), settings.connect()
+    try:
+        assert first.ctx is second.ctx
+        with second.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+    finally:
+        first.close()
+        second.close()
