@@ -80,6 +80,9 @@ def row_literal(row: Sequence[Any], escape: Callable[[Any], str]) -> str:
 
 def insert_statements(head: str, tail: str, texts: Sequence[str], limit: int = MAX_STATEMENT) -> list[str]:
     """``head`` + row texts joined by commas + ``tail``, in as few statements as stay within ``limit``."""
+    whole = f"{head}{','.join(texts)}{tail}"
+    if len(whole) <= limit and whole.isascii():  # the common case: one statement, no per-row count
+        return [whole]
     statements, start, size = [], 0, len(head) + len(tail)
     for i, text in enumerate(texts):
         length = len(text) if text.isascii() else len(text.encode())
