@@ -153,6 +153,7 @@ def main() -> int:
     args = parser.parse_args()
 
     database = f"lab_bench_{os.getpid()}"
+    load_before = os.getloadavg()[0]
     admin = connect(args)
     with admin.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE {database}")
@@ -185,7 +186,8 @@ def main() -> int:
           f"(innodb_flush_log_at_trx_commit={flush}), PyMySQL {importlib.metadata.version('PyMySQL')}, "
           f"Python {platform.python_version()}, {os.cpu_count()} CPU(s)")
     print(f"median of {args.rounds} round(s); (a) {args.single} points, (b)-(d) {args.points} points, "
-          f"collector: {args.variables} variables every {args.interval_ms:g} ms")
+          f"collector: {args.variables} variables every {args.interval_ms:g} ms; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     labels = {"a": "one INSERT + COMMIT per point (PyExpLabSys)",
               "b": "bare executemany, 5000 rows per COMMIT",
               "c": "lab: collector -> memory spool -> writer",

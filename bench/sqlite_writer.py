@@ -6,12 +6,13 @@
     ``executemany``, one transaction per 5000 rows, into the table the writer makes;
 (c) lab: a Collector reading a reader that costs nothing -> MemorySpool -> delivery
     worker -> SqliteWriter, timed from the context's start until the last row is committed.
-The median of ``--rounds`` is reported with the ratio (c)/(b).
+The median of ``--rounds`` is reported with the ratio (c)/(b), per round too, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -86,16 +87,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     codenames = [f"bench_{i}" for i in range(args.variables)]
+    load_before = os.getloadavg()[0]
     results: dict[str, list[float]] = {"b": [], "c": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             results["b"].append(bare(Path(tmp) / f"bare{r}.sqlite", args.points, codenames))
             results["c"].append(lab(Path(tmp) / f"lab{r}.sqlite", args.points, codenames))
     b, c = statistics.median(results["b"]), statistics.median(results["c"])
-    print(f"median of {args.rounds} round(s), {args.points:,} points, {args.variables} variables per read")
+    per_round = [y / x for x, y in zip(results["b"], results["c"], strict=True)]
+    print(f"median of {args.rounds} round(s), {args.points:,} points, {args.variables} variables per read, "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(f"  (b) bare executemany into sqlite       {b:10,.0f} rows/s   {[round(x) for x in results['b']]}")
     print(f"  (c) lab: collector -> sqlite writer     {c:10,.0f} rows/s   {[round(x) for x in results['c']]}")
-    print(f"  (c)/(b) = {c / b:.2f}x   goal >= 1.0x")
+    print(f"  (c)/(b) = {c / b:.2f}x  (per round: {', '.join(f'{r:.2f}' for r in per_round)}; "
+          f"median {statistics.median(per_round):.2f}x)   goal >= 1.0x")
 
 
 if __name__ == "__main__":
