@@ -140,7 +140,7 @@ def test_doctor_names_every_problem_and_how_to_fix_it(tmp_path):
     assert "plugin lab-future" in out and "needs lab-core >=2" in out
     assert "reader 'probe'" in out and "lab-one 1.0 and lab-two 1.0" in out
     assert "pins lab-one==2.0 but lab-one 1.0 is installed" in out
-    assert "pins lab-absent==1.0 but lab-absent is not installed" in out and "pip install 'lab-absent==1.0'" in out
+    assert "pins lab-absent==1.0 but lab-absent is not installed" in out and "pip install lab-absent==1.0" in out
     assert f"writers.db in {config}: path {tmp_path}/blocker/x.sqlite cannot be created" in out
     assert f"checked configuration {config}: 1 reader, 1 variable (one trial read each), 1 writer" in out
     disabled = run([*LAB, "--disable", "lab-broken", "doctor", "--json"], cwd=tmp_path, env=env)

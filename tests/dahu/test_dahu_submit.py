@@ -64,4 +64,5 @@ def test_submit_wait_and_ids_unique_across_a_restart(tmp_path):
 
 def test_submit_without_a_server_says_so(tmp_path):
     done = submit("9", "example.square", '{"x": 3}')
-    assert done.returncode == 1 and "is `lab dahu serve` running there?" in done.stderr
+    assert done.returncode == 1 and "Start one on that machine with: lab dahu serve --transport udp --host " \
+        "127.0.0.1 --port 9" in done.stderr

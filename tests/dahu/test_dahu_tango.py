@@ -183,3 +183,23 @@ def test_init_command_does_not_duplicate_events(dahu_ds):
         assert seen.count(job_id) == 1
     finally:
         dahu_ds.unsubscribe_event(event_id)
+
+
+def test_allow_refuses_clients_outside_it_and_answers_those_inside(tmp_path):
+    process, proxy = start_server(tmp_path / "closed", "--allow", "10.0.0.0/8")  # we are 127.0.0.1
+    try:
+        for call in (lambda: proxy.startJob(["example.square", '{"x": 2}']), lambda: proxy.jobSuccess,
+                     lambda: proxy.getJobInput(1), lambda: proxy.listPlugins()):
+            with pytest.raises(tango.DevFailed) as caught:
+                call()
+            assert caught.value.args[0].desc.strip() == "access denied"
+    finally:
+        stop(process)
+    assert "not in allow (10.0.0.0/8)" in process.stdout.read()
+    process, proxy = start_server(tmp_path / "open", "--allow", "127.0.0.1", "--allow", "10.0.0.0/8")
+    try:
+        job_id = proxy.startJob(["example.square", json.dumps({"x": 5})])
+        assert wait_state(proxy, job_id) == "success"
+        assert json.loads(proxy.getJobOutput(job_id))["result"] == 25
+    finally:
+        stop(process)

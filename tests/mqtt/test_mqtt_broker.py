@@ -135,6 +135,29 @@ def test_a_wildcard_in_mode_every_takes_every_matching_topic(broker, prefix, clo
     assert [(s.value, s.time) for s in got] == [(1, 1.0), (2, 2.0)]
 
 
+def test_a_wildcard_flooded_with_new_topics_keeps_a_bounded_route_table(broker, prefix, closing):
+    """Any publisher can invent topics under a wildcard: the reader remembers at most max_topics
+    routes (least recently seen forgotten) and still routes every message."""
+    reader = closing(MQTTReader(*broker, mode="every", session_expiry_s=0, max_topics=100))
+    sensors = Variable(1, "sensors", prefix + "/+/t", "r")
+    reader.check_address(sensors)
+    reader.open()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect(*broker)
+    client.loop_start()
+    try:
+        infos = [client.publish(f"{prefix}/s{i}/t", json.dumps({"value": i, "time": i + 1}), qos=1)
+                 for i in range(3000)]
+        for info in infos:
+            info.wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    got = read_until(reader, [sensors], 3000)
+    assert sorted(s.value for s in got) == list(range(3000))
+    assert len(reader._routes) == 100
+
+
 def test_payload_parsing_options_on_the_wire(broker, prefix, closing):
     reader = closing(MQTTReader(*broker, mode="every", value_field="data.temp", time_field="ts",
                                 session_expiry_s=0))

@@ -119,7 +119,10 @@ def test_unknown_codename_is_an_error_naming_it(mariadb, caplog):
     assert "nobody_knows_me" in caplog.text
     with pytest.raises(UnknownCodenames, match="nobody_knows_me") as info:
         writer.check_codenames()
-    assert "lab mysql init --setup test --codename nobody_knows_me" in str(info.value)
+    assert info.value.fix.startswith(f"lab mysql init --setup test --host {mariadb['host']} ")
+    assert info.value.fix.endswith(f" --user {mariadb['user']} --database {mariadb['database']} "
+                                   "--codename nobody_knows_me")
+    assert str(info.value).endswith(f"with: {info.value.fix}")
     writer.close()
 
 
@@ -137,7 +140,8 @@ def test_unknown_configured_codename_is_set_aside_through_delivery_the_rest_flow
     assert delivery.stop(5) == 0
     assert [r[2] for r in read_points(mariadb, "dateplots_test")] == [1.0, 3.0]
     assert [(s.codename, s.value) for s, _ in spool.rejected()] == [("typo", 2.0)]
-    assert "lab mysql init --setup test --codename typo" in spool.rejected()[0][1]
+    assert "lab mysql init --setup test --host" in spool.rejected()[0][1]
+    assert f"--database {mariadb['database']} --codename typo" in spool.rejected()[0][1]
     assert delivery.stats.failures == 0  # set aside at once, never retried
 
 
@@ -195,7 +199,8 @@ def test_unknown_codename_while_writing_is_set_aside(mariadb):
     writer.open()
     with pytest.raises(RejectedSamples, match="stranger") as info:
         writer.write([Sample("stranger", time.time(), 1.0)])
-    assert "lab mysql init --setup test --codename stranger" in info.value.reason
+    assert f"lab mysql init --setup test --host {mariadb['host']}" in info.value.reason
+    assert "--codename stranger" in info.value.reason
     # registered meanwhile (e.g. with `lab mysql init`): picked up without a restart
     conn = __import__("pymysql").connect(**mariadb)
     schema.register_codename(conn, "stranger")

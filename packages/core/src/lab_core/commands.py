@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 
 
 def add(subparsers) -> None:
@@ -28,6 +29,14 @@ def add(subparsers) -> None:
     doctor.add_argument("--json", action="store_true", help="what was checked and found, as JSON")
     doctor.set_defaults(func=cmd_doctor)
 
+    config = subparsers.add_parser("config", help="configuration files: a commented sample for the plugins you use")
+    what = config.add_subparsers(title="what", metavar="sample", required=True)
+    sample = what.add_parser("sample", help="print a commented configuration that uses these plugins "
+                             "(e.g. lab config sample modbus mysql > lab.toml)")
+    sample.add_argument("plugins", nargs="+", metavar="PLUGIN",
+                        help="a plugin (modbus) or a reader, writer or processor (sqlite, deadband)")
+    sample.set_defaults(func=cmd_config_sample)
+
     status = subparsers.add_parser("status", help="a running collector's health and counters (from its status "
                                                   "endpoint, [collector] status = \"HOST:PORT\")")
     status.add_argument("address", metavar="HOST:PORT", help="where the collector's status endpoint listens")
@@ -35,12 +44,17 @@ def add(subparsers) -> None:
     status.add_argument("--timeout", type=float, default=5.0, metavar="S", help="give up after S seconds (5)")
     status.set_defaults(func=cmd_status)
 
+    from .data import add as add_data  # argparse only; the stores are imported when a command runs
+
+    add_data(subparsers)
+
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import new_plugin
 
     root = new_plugin(args.name, args.kind, args.dir)
-    print(f"wrote {root}/\n  next: pip install -e '{root}[test]' && pytest {root} && lab plugins")
+    print(f"wrote {root}/\n  next: pip install -e {shlex.quote(f'{root}[test]')} && pytest {shlex.quote(str(root))} "
+          "&& lab plugins")
     return 0
 
 
@@ -48,7 +62,8 @@ def cmd_new_bundle(args: argparse.Namespace) -> int:
     from .scaffold import new_bundle
 
     root = new_bundle(args.name, args.with_, args.dir)
-    print(f"wrote {root}/\n  next: edit {root}/src/*/lab.toml, then pip install {root} && lab doctor && lab run")
+    print(f"wrote {root}/\n  next: edit {root}/src/*/lab.toml, then pip install {shlex.quote(str(root))} "
+          "&& lab doctor && lab run")
     return 0
 
 
@@ -59,6 +74,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     diagnosis = diagnose(default_registry(), args.config)
     print(json.dumps(diagnosis.to_dict(), indent=2) if args.json else report(diagnosis))
     return diagnosis.exit_status()
+
+
+def cmd_config_sample(args: argparse.Namespace) -> int:
+    from .registry import default_registry
+    from .sample import sample
+
+    print(sample(default_registry(), args.plugins), end="")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

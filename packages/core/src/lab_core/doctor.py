@@ -11,6 +11,7 @@ one finding per variable). Nothing is written.
 
 from __future__ import annotations
 
+import shlex
 import threading
 from pathlib import Path
 from typing import Any
@@ -74,12 +75,14 @@ def _plugins(registry: Registry) -> list[Finding]:
         subject = f"plugin {info.name} ({info.distribution} {info.version})"
         if info.status is Status.FAILED:
             findings.append(Finding("error", subject, info.error,
-                                    f"reinstall or upgrade {info.distribution} (a missing dependency?), "
-                                    f"or disable it: {DISABLE_ENV}={info.name}"))
+                                    f"pip install --force-reinstall {shlex.quote(info.distribution)} (a missing "
+                                    f"dependency?), or leave it out: "
+                                    f"{DISABLE_ENV}={shlex.quote(info.name)} lab doctor"))
         elif info.status is Status.INCOMPATIBLE:
             findings.append(Finding("error", subject, info.error,
-                                    f"pip install '{info.distribution}' in a version made for this lab-core, "
-                                    f"or install a lab-core that fits: 'lab-core{info.requires_core}'"))
+                                    f"pip install --upgrade {shlex.quote(info.distribution)} (for a version made "
+                                    f"for this lab-core), or a lab-core that fits: "
+                                    f"pip install {shlex.quote(f'lab-core{info.requires_core}')}"))
         elif info.status is Status.DISABLED:
             findings.append(Finding("warning", subject, "disabled", f"remove it from {DISABLE_ENV} or the "
                                     "configuration's disabled_plugins to use it"))
@@ -93,8 +96,9 @@ def _conflicts(registry: Registry) -> list[Finding]:
             if len(providers) > 1:
                 who = " and ".join(f"{c.plugin.distribution} {c.plugin.version}" for c in providers)
                 findings.append(Finding("error", f"{kind} {name!r}", f"provided by both {who}",
-                                        f"uninstall one of them, or disable one plugin with {DISABLE_ENV}="
-                                        + ",".join(c.plugin.name for c in providers[1:])))
+                                        f"pip uninstall {shlex.quote(providers[-1].plugin.distribution)}, or leave "
+                                        f"one out: {DISABLE_ENV}="
+                                        + shlex.quote(",".join(c.plugin.name for c in providers[1:])) + " lab doctor"))
     return findings
 
 
@@ -106,22 +110,23 @@ def _bundles(registry: Registry, bundles: dict, config: str | Path | None) -> li
         findings.append(Finding("warning" if config else "error", "bundles",
                                 f"several bundles are installed ({names}): `lab run` without a file "
                                 "does not know whose configuration to use",
-                                f"uninstall all but one (pip uninstall {sorted(bundles)[-1]}), or give the "
-                                "configuration file: lab run CONFIG.toml"))
+                                f"uninstall all but one (pip uninstall {shlex.quote(sorted(bundles)[-1])}), or "
+                                "give the configuration file: lab run CONFIG.toml"))
     for dist, (info, path) in bundles.items():
         for req in bundle_requirements(info):
             try:
                 installed = importlib_metadata.version(req.name)
             except importlib_metadata.PackageNotFoundError:
                 findings.append(Finding("error", f"bundle {dist}", f"pins {req} but {req.name} is not installed",
-                                        f"pip install '{req}'"))
+                                        f"pip install {shlex.quote(str(req))}"))
                 continue
             if req.specifier and not req.specifier.contains(installed, prereleases=True):
                 findings.append(Finding("error", f"bundle {dist}", f"pins {req} but {req.name} {installed} is "
-                                        "installed", f"pip install '{req}' (or release a bundle with the new pin)"))
+                                        "installed", f"pip install {shlex.quote(str(req))} (or release a bundle "
+                                        "with the new pin)"))
         if not Path(path).is_file():
             findings.append(Finding("error", f"bundle {dist}", f"its configuration {path} is missing",
-                                    f"pip install --force-reinstall {dist}"))
+                                    f"pip install --force-reinstall {shlex.quote(dist)}"))
     return findings
 
 
@@ -162,8 +167,8 @@ def _writers(plan, path: str | Path) -> list[Finding]:
                                     "start the service it names, or check its host and port; meanwhile "
                                     "`lab run` keeps its samples in the spool"))
         elif error is not None:
-            findings.append(Finding("error", subject, f"cannot open: {_reason(error)}",
-                                    f"check the options of [writers.{name}] (host, port, credentials, path)"))
+            findings.append(Finding("error", subject, f"cannot open: {_reason(error)}", getattr(error, "fix", None)
+                                    or f"check the options of [writers.{name}] (host, port, credentials, path)"))
     return findings
 
 

@@ -73,6 +73,17 @@ def lab_processors():
     """Deprecated name of :func:`lab_jobs` (until lab-core 1.1 it named jobs); still read, with a warning."""
 
 
+@hookspec
+def lab_stores():
+    """Stores this plugin reads samples back from (``lab data``): what one of its writers stored.
+
+    Receives nothing. Returns ``{writer name: lab_core.stores.Store subclass or "module:Class"}``,
+    keyed by the writer plugin whose data the store reads: ``lab data CONFIG`` reads back the
+    configuration's writers of that plugin (``Store.from_writer``); ``lab data PATH`` and
+    ``lab data SCHEME://…`` ask each store class (``opens_path``, ``schemes``, ``from_address``).
+    """
+
+
 # -- the command line --------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-__all__ = ["AllowList", "RefusalLog"]
+__all__ = ["AllowList", "RefusalLog", "network_argument"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -56,6 +56,17 @@ class AllowList:
 
     def __str__(self) -> str:
         return "everyone" if self.networks is None else ", ".join(map(str, self.networks)) or "no one"
+
+
+def network_argument(text: str) -> str:
+    """argparse ``type=`` for an ``--allow NETWORK`` option: a clear usage error, not a traceback."""
+    import argparse
+
+    try:
+        AllowList([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+    return text
 
 
 class RefusalLog:

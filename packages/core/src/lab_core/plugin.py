@@ -19,6 +19,11 @@ def lab_writers():
 
 
 @hookimpl
+def lab_stores():
+    return {"sqlite": "lab_core.stores.sqlite:SqliteStore"}
+
+
+@hookimpl
 def lab_stream_processors():
     return {
         "deadband": "lab_core.processors.deadband:Deadband",

@@ -40,9 +40,10 @@ CORE_DISTRIBUTION = "lab-core"
 #: (like pytest's ``-p no:NAME``). ``Registry(disabled=…)`` adds more.
 DISABLE_ENV = "LAB_DISABLE_PLUGINS"
 #: Plugin kinds and the hook that provides each. "processor" is a stream processor of the
-#: collector (``[processors.NAME]``: deadband, window…); "job" a dahu-style processing job.
+#: collector (``[processors.NAME]``: deadband, window…); "job" a dahu-style processing job; "store"
+#: reads back what the writer of the same name stored (``lab data``).
 HOOKS = {"reader": "lab_readers", "writer": "lab_writers", "transport": "lab_transports",
-         "processor": "lab_stream_processors", "job": "lab_jobs"}
+         "processor": "lab_stream_processors", "job": "lab_jobs", "store": "lab_stores"}
 KINDS = tuple(HOOKS)
 #: Deprecated hook names (one release): ``lab_processors`` named dahu-style jobs.
 DEPRECATED_HOOKS = {"lab_processors": "job"}

@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import shlex
 import sys
+
+from lab_core.netaccess import network_argument
 
 log = logging.getLogger("lab.dahu")
 
@@ -23,7 +26,7 @@ def add_subcommands(subparsers) -> None:
     serve.add_argument("--transport", default="udp", help="a transport from lab_transports (default udp)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to bind (default 8770; 0: any free port)")
-    serve.add_argument("--allow", action="append", default=None, metavar="NETWORK",
+    serve.add_argument("--allow", action="append", default=None, metavar="NETWORK", type=network_argument,
                        help="answer only clients in NETWORK (e.g. 10.0.0.0/8 or 192.168.1.20); repeatable; "
                             "default: every client that can reach --host")
     _job_options(serve)
@@ -50,6 +53,9 @@ def add_subcommands(subparsers) -> None:
                        help="with --nodb: the device name to export (default dau/dahu/<instance>)")
     tango.add_argument("--nodb", action="store_true", help="run without a Tango database (needs --port)")
     tango.add_argument("--port", type=int, default=None, help="ORB port (needed with --nodb)")
+    tango.add_argument("--allow", action="append", default=None, metavar="NETWORK", type=network_argument,
+                       help="answer only clients in NETWORK (e.g. 10.0.0.0/8 or 192.168.1.20); repeatable; "
+                            "default: every client, as dahu's DahuDS")
     _job_options(tango)
     tango.add_argument("--max-wait", type=float, default=2.5, metavar="S",
                        help="longest a waitJob command blocks (keep below the client's Tango timeout; default 2.5)")
@@ -177,8 +183,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"lab dahu submit: the server refused: {exc.message}", file=sys.stderr)
         return ExitCode.FAILED
     except (TimeoutError, OSError) as exc:
+        serve = shlex.join(["lab", "dahu", "serve", "--transport", args.transport, "--host", args.host,
+                            "--port", str(client.address[1])])
         print(f"lab dahu submit: no answer from {args.transport} {args.host}:{client.address[1]} ({exc}); "
-              "is `lab dahu serve` running there?", file=sys.stderr)
+              f"is a server running there? Start one on that machine with: {serve}", file=sys.stderr)
         return ExitCode.FAILED
 
 
@@ -195,7 +203,8 @@ def cmd_tango(args: argparse.Namespace) -> int:
         tango_args += ["-port", str(args.port)]
     tango_args += list(args.tango_args)
     try:
-        code = tango_server.main(tango_args, service=_service(args, executor), grace=args.grace)
+        code = tango_server.main(tango_args, service=_service(args, executor), grace=args.grace,
+                                 allow=args.allow)
     finally:
         executor.shutdown(wait=False)
     if code:

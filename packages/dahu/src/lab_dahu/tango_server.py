@@ -14,6 +14,10 @@ seconds, then answers the current state), ``initPlugin``, ``cleanJob``,
 ``getStatistics``, ``listPlugins``. Attributes: ``jobSuccess``/``jobFailure``
 (last job id, with change events), ``statisticsCollected`` (with change events),
 ``serialize`` (read/write: run jobs one at a time). SIGTERM stops it cleanly.
+
+``allow`` (``lab dahu tango --allow NETWORK``) answers only clients in those
+networks: any other client's command or attribute access fails with "access
+denied", and refusals are logged at most once a minute with a count.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import tango
 from tango import AttrWriteType, DevState
 from tango.server import Device, attribute, command, run
 
+from lab_core.netaccess import AllowList, RefusalLog
+
 from .persistence import jsonable
 from .service import JobService, UnknownJob
 
@@ -42,6 +48,9 @@ class DahuDS(Device):
 
     #: the service every device of this process uses (set by :func:`main`)
     service: JobService | None = None
+    #: the client networks answered (set by :func:`main`; everyone by default, as dahu)
+    allow: AllowList = AllowList(None)
+    refusals = RefusalLog(log, "DahuDS")
 
     def init_device(self) -> None:
         super().init_device()
@@ -56,6 +65,15 @@ class DahuDS(Device):
         self.service.add_listener(self._on_event)
         self.set_state(DevState.ON)
         self.set_status("ready: lab-dahu job server")
+
+    def always_executed_hook(self) -> None:
+        """Tango calls this before every command and attribute read: refuse clients outside ``allow``."""
+        if self.allow.open:
+            return
+        ip = client_ip(self.get_client_ident())
+        if ip is None or not self.allow.allows(ip):
+            self.refusals.refused(ip or "an unknown client", f"not in allow ({self.allow})")
+            tango.Except.throw_exception("DahuDS_AccessDenied", "access denied", "DahuDS")
 
     def delete_device(self) -> None:
         """Called before a re-``Init`` and at shutdown: stop this device's event thread."""
@@ -166,13 +184,24 @@ class DahuDS(Device):
         return JobService.plugins_text(self.service.listPlugins())
 
 
-def main(args: Sequence[str] | None = None, service: JobService | None = None, grace: float = 5.0) -> int:
+def client_ip(ident) -> str | None:
+    """The client's IP address from Tango's client identity (``giop:tcp:10.0.0.5:43210`` or an address)."""
+    text = getattr(ident, "client_ip", "") if ident is not None else ""
+    if text.startswith("giop:"):
+        text = text.split(":", 2)[2].rsplit(":", 1)[0].strip("[]")  # giop:tcp:HOST:PORT, HOST may be [v6]
+    return text or None
+
+
+def main(args: Sequence[str] | None = None, service: JobService | None = None, grace: float = 5.0,
+         allow: Sequence[str] | None = None) -> int:
     """Run the device server: ``args`` as Tango takes them (``INSTANCE [-nodb -port N -dlist d/f/m]``).
 
     Returns when Tango stops (SIGTERM, SIGINT): 0 if every job is over, 1 if some
     plugin ignored its abort (its thread still runs; exit with ``os._exit``).
+    ``allow``: the client networks answered (None: everyone).
     """
     args = list(sys.argv[1:] if args is None else args)
+    DahuDS.allow = AllowList(allow)
     DahuDS.service = service or JobService(max_wait=2.5)
     stopped = False
     try:

@@ -8,6 +8,8 @@ import signal
 import sys
 import threading
 
+from lab_core.netaccess import network_argument
+
 log = logging.getLogger(__name__)
 
 EXAMPLE = """\
@@ -32,7 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     udp.add_argument("--udp-port", type=int, default=DEFAULT_LIVE_PORT, metavar="PORT",
                      help=f"UDP port (default: {DEFAULT_LIVE_PORT}, the customary live-server port; 0: any)")
     udp.add_argument("--no-udp", action="store_true", help="do not receive LiveSocket datagrams (pull sockets only)")
-    udp.add_argument("--udp-allow", action="append", metavar="NETWORK",
+    udp.add_argument("--udp-allow", action="append", metavar="NETWORK", type=network_argument,
                      help="only take datagrams from this network or address (repeat; default: everyone)")
     pull = parser.add_argument_group("pull sockets")
     pull.add_argument("--pull", action="append", default=[], metavar="HOST:PORT",
@@ -47,7 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                       help="address to serve the page on (default: 127.0.0.1; 0.0.0.0 to share it on the network)")
     page.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, metavar="PORT",
                       help=f"HTTP port (default: {DEFAULT_HTTP_PORT}; 0: any free port)")
-    page.add_argument("--http-allow", action="append", metavar="NETWORK",
+    page.add_argument("--http-allow", action="append", metavar="NETWORK", type=network_argument,
                       help="only serve the page to this network or address (repeat; default: everyone)")
     page.add_argument("--stale-after", type=float, default=30.0, metavar="S",
                       help="mark a value stale after S seconds without a new point (default: 30)")

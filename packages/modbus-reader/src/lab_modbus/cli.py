@@ -12,6 +12,8 @@ import sys
 import threading
 import time
 
+from lab_core.netaccess import network_argument
+
 SERIAL_TARGET = re.compile(r"^(/|COM[0-9]+$|rfc2217://|loop://)", re.IGNORECASE)
 
 
@@ -32,7 +34,7 @@ def add_subcommands(subparsers) -> None:
     sim.add_argument("--baudrate", type=int, default=19200)
     sim.add_argument("--hole", action="append", default=[], metavar="TABLE:ADDRESS",
                      help="make an address answer 'illegal data address' (e.g. hr:500); repeatable")
-    sim.add_argument("--allow", action="append", metavar="NETWORK",
+    sim.add_argument("--allow", action="append", metavar="NETWORK", type=network_argument,
                      help="only serve clients from this network or address (repeat; default: everyone)")
     sim.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     sim.set_defaults(func=cmd_simulate)

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 import attrs
 
@@ -51,8 +51,10 @@ class _Message:
 class MQTTReader(Reader):
     """Subscribes to the topics of its variables and turns their messages into samples."""
 
+    example_address = "lab/m01_temperature"
+
     def __init__(self, host: b.Host = "127.0.0.1", port: b.Port = 1883, *,
-                 mode: Annotated[str, '"latest": each read takes the latest value per topic; '
+                 mode: Annotated[Literal["latest", "every"], '"latest": each read takes the latest value per topic; '
                                       '"every": every message, with its own time'] = "latest",
                  qos: b.Qos = 1,
                  value_field: Annotated[str, "where the value is in a JSON object payload, e.g. 'data.temp'"]
@@ -72,6 +74,9 @@ class MQTTReader(Reader):
                  tls: b.Tls = False, ca_certs: b.CaCerts = None, certfile: b.CertFile = None,
                  keyfile: b.KeyFile = None, tls_insecure: b.TlsInsecure = False,
                  connect_timeout_s: b.ConnectTimeout = 5.0,
+                 max_topics: Annotated[int, "most distinct topics whose routing is remembered (a wildcard may "
+                                            "match any number); past it the least recently seen is forgotten"]
+                 = 10000,
                  min_interval_ms: Annotated[float, "shortest interval the collector may read at"] = 0.0):
         if mode not in MODES:
             raise ValueError(f'mode must be "latest" or "every", got {mode!r}')
@@ -88,15 +93,19 @@ class MQTTReader(Reader):
                                     or stale_s <= 0):
             raise ValueError(f"stale_s must be a positive number of seconds (or left out), got {stale_s!r}")
         self.stale_s = stale_s
-        for name, value, low in (("session_expiry_s", session_expiry_s, 0), ("receive_maximum", receive_maximum, 1)):
+        for name, value, low in (("session_expiry_s", session_expiry_s, 0), ("receive_maximum", receive_maximum, 1),
+                                 ("max_topics", max_topics, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 2**32 - 1:
                 raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
         self.session_expiry_s = session_expiry_s
         self.receive_maximum = min(receive_maximum, 65535)
+        self.max_topics = max_topics
         self.client_id = client_id
         self.min_interval_ms = float(min_interval_ms)
         self._topics: dict[str, str] = {}  # codename -> topic filter
-        self._routes: dict[str, list[str]] = {}  # topic -> codenames whose filter matches it
+        # topic -> codenames whose filter matches it, least recently seen first: any publisher can invent
+        # topics under a wildcard, so at most max_topics are remembered (a forgotten one is matched again)
+        self._routes: collections.OrderedDict[str, list[str]] = collections.OrderedDict()
         self._subscribed: set[str] = set()
         self._client = None
         self._connected = threading.Event()
@@ -237,6 +246,10 @@ class MQTTReader(Reader):
             if codenames is None:  # a topic seen for the first time: match it once against every filter
                 codenames = self._routes[topic] = [c for c, sub in self._topics.items()
                                                    if sub == topic or topic_matches_sub(sub, topic)]
+                if len(self._routes) > self.max_topics:
+                    self._routes.popitem(last=False)
+            else:
+                self._routes.move_to_end(topic)
             if not self.buffered:
                 for codename in codenames:
                     self._latest[codename] = (reading, arrival)

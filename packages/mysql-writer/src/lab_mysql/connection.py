@@ -20,6 +20,9 @@ from .errors import MySQLUnavailable
 
 log = logging.getLogger(__name__)
 
+#: Where ``lab mysql`` commands take the password from when none is given.
+PASSWORD_ENV = "LAB_MYSQL_PASSWORD"
+
 #: TLS options passed through to ``pymysql.connect`` unchanged.
 TLS_OPTIONS = ("ssl_ca", "ssl_cert", "ssl_key", "ssl_key_password", "ssl_verify_cert",
                "ssl_verify_identity", "ssl_disabled")
@@ -109,6 +112,7 @@ class ConnectionSettings:
     write_timeout: float | None = attrs.field(default=30.0, converter=_timeout)
     charset: str = "utf8mb4"
     tls: dict[str, Any] = attrs.field(factory=dict)
+    password_env: str | None = None  # the environment variable the password came from, if any
 
     def __attrs_post_init__(self) -> None:
         if not self.database:
@@ -121,7 +125,8 @@ class ConnectionSettings:
     def from_options(cls, *, database: str, user: str | None = None, password: str | None = None,
                      password_env: str | None = None, **options: Any) -> ConnectionSettings:
         """Build from writer/CLI style options: TLS options (``ssl_*``) are collected into ``tls``."""
-        if password is None and password_env:
+        from_env = password is None and bool(password_env)
+        if from_env:
             if password_env not in os.environ:
                 raise ValueError(f"password_env names {password_env!r}, but that environment variable is not set")
             password = os.environ[password_env]
@@ -131,7 +136,8 @@ class ConnectionSettings:
         unknown = sorted(k for k in options if k not in attrs.fields_dict(cls))
         if unknown:
             raise ValueError(f"unknown connection option(s) {', '.join(unknown)}")
-        return cls(database=database, user=user, password=password or "", tls=tls, **options)
+        return cls(database=database, user=user, password=password or "", tls=tls,
+                   password_env=password_env if from_env else None, **options)
 
     def connect_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(
@@ -143,6 +149,23 @@ class ConnectionSettings:
             kwargs["unix_socket"] = self.unix_socket
         kwargs.update(self.tls)
         return kwargs
+
+    def command_flags(self) -> list[str]:
+        """``lab mysql`` flags that connect as these settings do (never the password itself: ``-p``
+        asks for it, ``--password-env`` names its variable, ``$LAB_MYSQL_PASSWORD`` is read anyway)."""
+        flags = ["--socket", self.unix_socket] if self.unix_socket else ["--host", self.host]
+        if self.port != 3306 and not self.unix_socket:
+            flags += ["--port", str(self.port)]
+        if self.user:
+            flags += ["--user", self.user]
+        if self.password_env:
+            flags += ["--password-env", self.password_env]
+        elif self.password and self.password != os.environ.get(PASSWORD_ENV):
+            flags.append("-p")
+        for key, value in self.tls.items():
+            flag = "--" + key.replace("_", "-")
+            flags += [flag] if value is True else [] if value is False else [flag, str(value)]
+        return [*flags, "--database", self.database]
 
     def describe(self) -> str:
         where = self.unix_socket or f"{self.host}:{self.port}"

@@ -39,7 +39,7 @@ from lab_core import RejectedSamples, Sample, Writer
 
 from . import schema
 from .connection import ConnectionSettings, errno, is_connection_error
-from .errors import MySQLUnavailable, SchemaError
+from .errors import MySQLUnavailable, SchemaError, init_command
 from .inserter import BatchInserter, row_stored
 from .logger import StartupException
 from .saver import SpooledSaver, make_spool
@@ -102,7 +102,7 @@ class XYWriter(BatchInserter, Writer):
         conn = self._connection()
         try:
             with conn.cursor() as cursor:
-                columns = _columns(cursor, self.table)
+                columns = _columns(cursor, self.table, self.settings)
             conn.commit()
         except Exception as exc:
             self._drop_connection(exc)
@@ -136,15 +136,16 @@ class XYWriter(BatchInserter, Writer):
         self._ready = False
 
 
-def _columns(cursor, table: str) -> dict[str, str]:
-    """``{column name (lower case): extra}`` of ``table``; ``SchemaError`` if it does not exist."""
+def _columns(cursor, table: str, settings: ConnectionSettings) -> dict[str, str]:
+    """``{column name (lower case): extra}`` of ``table``; ``SchemaError`` (with the ``lab mysql init``
+    that makes it on the server of ``settings``) if it does not exist."""
     cursor.execute("SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (table,))
     columns = {name.lower(): (extra or "").lower() for name, extra in cursor.fetchall()}
     if not columns:
         setup = table.split("_", 1)[-1] if "_" in table else table
-        raise SchemaError(f"table {table} does not exist; create it with "
-                          f"`lab mysql init --setup {setup.removeprefix('values_')} --datasets`")
+        fix = init_command("--setup", setup.removeprefix("values_"), "--datasets", *settings.command_flags())
+        raise SchemaError(f"table {table} does not exist; create it with: {fix}", fix)
     return columns
 
 
@@ -177,7 +178,7 @@ class DataSetSaver(SpooledSaver):
         try:
             conn = self._connection()
             with conn.cursor() as cursor:
-                self._measurement_columns = _columns(cursor, self.measurements_table)
+                self._measurement_columns = _columns(cursor, self.measurements_table, self.settings)
             conn.commit()
             self.writer = XYWriter(self.settings, self.xy_values_table)
             self.writer.open()

@@ -24,14 +24,14 @@ import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
 from lab_core.writers.sqlite import split_time
 
-from .errors import SchemaError, UnknownCodenames
+from .errors import SchemaError, UnknownCodenames, init_command
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,13 @@ def quote(name: str) -> str:
 
 def continuous_table(setup: str) -> str:
     return f"dateplots_{check_setup(setup)}"
+
+
+def init_flags(table: str, descriptions_table: str = DESCRIPTIONS) -> list[str]:
+    """The ``lab mysql init`` flags that name ``table`` (``--setup`` when it is a setup's) and its descriptions."""
+    flags = ["--setup", table.removeprefix("dateplots_")] if SETUP_NAME.match(table.removeprefix("dateplots_")) \
+        and table.startswith("dateplots_") else ["--table", table]
+    return flags + (["--descriptions-table", descriptions_table] if descriptions_table != DESCRIPTIONS else [])
 
 
 def dataset_tables(setup: str) -> tuple[str, str]:
@@ -215,12 +222,13 @@ class ZoneOffsets:
         return int(found[0]), int(found[1])
 
 
-def table_time_zone(cursor, info: ContinuousTable, wanted: str = "auto") -> str:
+def table_time_zone(cursor, info: ContinuousTable, wanted: str = "auto", doing: str = "writing") -> str:
     """The convention of ``info``'s time column: ``"utc"``, or the zone (``SYSTEM``, name, offset)
     its wall times are in. ``TIMESTAMP`` columns always take UTC text in lab's UTC sessions.
 
     ``auto``: the ``lab:time=…`` mark of the table's comment; else, when the server's default zone
-    is not UTC now, the newest row (by id) if it is recent enough to tell; else UTC (logged).
+    is not UTC now, the newest row (by id) if it is recent enough to tell; else UTC (logged,
+    saying what lab is ``doing``: writing or reading).
     """
     if info.time_type == "timestamp" or wanted == "utc":
         return "utc"
@@ -242,12 +250,12 @@ def table_time_zone(cursor, info: ContinuousTable, wanted: str = "auto") -> str:
         age_utc, age_local = abs(row[0]), abs(row[0] + offset)
         if min(age_utc, age_local) < abs(offset) / 2:
             found = "utc" if age_utc < age_local else zone
-            log.info("table %s: its newest row is in %s wall time; lab writes the same (time_zone = %s)",
-                     info.name, "UTC" if found == "utc" else f"the server's ({zone})",
+            log.info("table %s: its newest row is in %s wall time; %s the same (time_zone = %s)",
+                     info.name, "UTC" if found == "utc" else f"the server's ({zone})", doing,
                      "utc" if found == "utc" else "local")
             return found
     log.warning("table %s: cannot tell whether its DATETIME column holds UTC or the server's local time "
-                "(%s); writing UTC. Set time_zone = \"local\" for PyExpLabSys's convention", info.name, zone)
+                "(%s); %s UTC. Set time_zone = \"local\" for PyExpLabSys's convention", info.name, zone, doing)
     return "utc"
 
 
@@ -276,14 +284,45 @@ class ContinuousTable:
         return self.engine.lower() in ("innodb", "aria", "xtradb", "tokudb", "rocksdb", "ndbcluster")
 
 
+def columns(cursor, table: str) -> set[str]:
+    """The column names (lower case) of ``table`` in the current database."""
+    cursor.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                   "AND TABLE_NAME = %s", (table,))
+    return {name.lower() for name, in cursor.fetchall()}
+
+
 def table_exists(cursor, table: str) -> bool:
     cursor.execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
                    (table,))
     return cursor.fetchone() is not None
 
 
-def inspect_continuous(cursor, table: str) -> ContinuousTable:
-    """Check that ``table`` can take (type, time, value) rows; describe it. ``SchemaError`` if not."""
+def _missing_table(table: str, database: str, init: Sequence[str] | None) -> SchemaError:
+    """``table`` does not exist: the error, with the ``lab mysql init`` (``init``: its flags) that makes it."""
+    fix = init_command(*(init if init is not None else init_flags(table) + ["--database", database]))
+    return SchemaError(f"table {table} does not exist in database {database}; create it (or set "
+                       f"create_tables = true) with: {fix}", fix)
+
+
+def inspect_continuous(cursor, table: str, init: Sequence[str] | None = None) -> ContinuousTable:
+    """Check that ``table`` can take (type, time, value) rows; describe it, with a warning for what
+    risks doubling or dropping a point. ``SchemaError`` if not (``init``: the ``lab mysql init``
+    flags its fix names)."""
+    info = describe_continuous(cursor, table, init)
+    if not info.unique:
+        log.info("table %s has no unique key on (type, time): a batch whose COMMIT was lost is checked "
+                 "through its id before it is sent again", table)
+    if info.unique and info.precision == 0:
+        log.warning("table %s has a unique key on (type, time) and 1-second times: a second point of a "
+                    "codename within the same second is dropped as a duplicate", table)
+    if not info.transactional:
+        log.warning("table %s uses the %s engine, which has no transactions: a batch is not atomic and "
+                    "a retried batch may double points; convert it to InnoDB", table, info.engine)
+    return info
+
+
+def describe_continuous(cursor, table: str, init: Sequence[str] | None = None) -> ContinuousTable:
+    """What ``table`` is (``SchemaError`` if it has no type, time and value columns); nothing logged."""
     check_identifier(table)
     cursor.execute(
         "SELECT TABLE_NAME, ENGINE, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
@@ -291,10 +330,7 @@ def inspect_continuous(cursor, table: str) -> ContinuousTable:
     found = cursor.fetchone()
     if found is None:
         cursor.execute("SELECT DATABASE()")
-        database = cursor.fetchone()[0]
-        setup = table.removeprefix("dateplots_")
-        raise SchemaError(f"table {table} does not exist in database {database}; create it with "
-                          f"`lab mysql init --setup {setup} --codename …` (or set create_tables = true)")
+        raise _missing_table(table, cursor.fetchone()[0], init)
     engine = found[1] or "?"
     cursor.execute(
         "SELECT COLUMN_NAME, DATA_TYPE, DATETIME_PRECISION, EXTRA FROM information_schema.COLUMNS "
@@ -315,30 +351,22 @@ def inspect_continuous(cursor, table: str) -> ContinuousTable:
         unique_keys.setdefault(index, set()).add(column.lower())
     unique = any(cols == {"type", "time"} for cols in unique_keys.values())
     auto_id = "id" in columns and "auto_increment" in columns["id"][2].lower()
-    info = ContinuousTable(table, time_type, int(precision or 0), unique, engine, auto_id, found[2] or "")
-    if not info.unique:
-        log.info("table %s has no unique key on (type, time): a batch whose COMMIT was lost is checked "
-                 "through its id before it is sent again", table)
-    if info.unique and info.precision == 0:
-        log.warning("table %s has a unique key on (type, time) and 1-second times: a second point of a "
-                    "codename within the same second is dropped as a duplicate", table)
-    if not info.transactional:
-        log.warning("table %s uses the %s engine, which has no transactions: a batch is not atomic and "
-                    "a retried batch may double points; convert it to InnoDB", table, engine)
-    return info
+    return ContinuousTable(table, time_type, int(precision or 0), unique, engine, auto_id, found[2] or "")
 
 
 # -- codenames --------------------------------------------------------------------
 
 
-def load_codenames(cursor, table: str = DESCRIPTIONS) -> tuple[dict[str, int], set[str]]:
-    """``({codename: id}, {codenames listed more than once})`` from the descriptions table."""
+def load_codenames(cursor, table: str = DESCRIPTIONS,
+                   init: Sequence[str] | None = None) -> tuple[dict[str, int], set[str]]:
+    """``({codename: id}, {codenames listed more than once})`` from the descriptions table
+    (``init``: the ``lab mysql init`` flags that make it, for the error when it is missing)."""
     try:
         cursor.execute(f"SELECT id, codename FROM {quote(table)}")
     except Exception as exc:
         if getattr(exc, "args", (None,))[0] == 1146:
-            raise SchemaError(f"table {table} does not exist; create it with "
-                              f"`lab mysql init --setup SETUP --codename …`") from exc
+            cursor.execute("SELECT DATABASE()")
+            raise _missing_table(table, cursor.fetchone()[0], init) from exc
         raise
     ids: dict[str, int] = {}
     ambiguous: set[str] = set()
@@ -352,20 +380,10 @@ def load_codenames(cursor, table: str = DESCRIPTIONS) -> tuple[dict[str, int], s
     return ids, ambiguous
 
 
-def translate(cursor, codenames: Iterable[str], table: str = DESCRIPTIONS, setup_hint: str = "") -> dict[str, int]:
-    """``{codename: id}`` for exactly ``codenames``; ``UnknownCodenames`` naming any missing or doubled."""
-    ids, ambiguous = load_codenames(cursor, table)
-    wanted = list(dict.fromkeys(codenames))
-    missing = [c for c in wanted if c not in ids and c not in ambiguous]
-    doubled = [c for c in wanted if c in ambiguous]
-    if missing or doubled:
-        raise UnknownCodenames(missing, table, setup_hint, doubled)
-    return {c: ids[c] for c in wanted}
-
-
 def register_codename(connection, codename: str, description: str | None = None,
-                      table: str = DESCRIPTIONS) -> tuple[int, bool]:
+                      table: str = DESCRIPTIONS, unit: str | None = None) -> tuple[int, bool]:
     """Give ``codename`` an id in the descriptions table (if it has none); return ``(id, created)``.
+    ``unit`` fills a ``unit`` column (not PyExpLabSys's: only for tables that have one).
 
     Works on PyExpLabSys's table too, whose ``id`` is not AUTO_INCREMENT: the
     next id is ``max(id) + 1``, taken under a lock, retried on a race.
@@ -385,8 +403,11 @@ def register_codename(connection, codename: str, description: str | None = None,
                 new_id = int(cursor.fetchone()[0])
                 if new_id > 65535:
                     raise SchemaError(f"{table} is full: ids are smallint unsigned (at most 65535)")
-                cursor.execute(f"INSERT INTO {q} (id, codename, description) VALUES (%s, %s, %s)",
-                               (new_id, codename, description))
+                names, values = ["id", "codename", "description"], [new_id, codename, description]
+                if unit is not None:
+                    names, values = [*names, "unit"], [*values, unit]
+                cursor.execute(f"INSERT INTO {q} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(values))})",
+                               values)
                 connection.commit()
                 return new_id, True
             except Exception as exc:

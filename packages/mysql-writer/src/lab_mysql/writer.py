@@ -125,6 +125,8 @@ class MySQLWriter(BatchInserter, Writer):
             write_timeout=write_timeout, ssl_ca=ssl_ca, ssl_cert=ssl_cert, ssl_key=ssl_key,
             ssl_key_password=ssl_key_password, ssl_verify_cert=ssl_verify_cert,
             ssl_verify_identity=ssl_verify_identity, ssl_disabled=ssl_disabled)
+        # the `lab mysql init` flags that fix an unknown codename of this writer
+        self.init_flags = [*schema.init_flags(self.table, self.descriptions_table), *self.settings.command_flags()]
         BatchInserter.__init__(self)
         self.label = f"mysql writer {self.table}"
         self.skipped_errors = 0
@@ -154,9 +156,9 @@ class MySQLWriter(BatchInserter, Writer):
                 if self.create_tables:
                     cursor.execute(schema.descriptions_ddl(self.descriptions_table))
                     cursor.execute(schema.continuous_ddl(self.table, self.time_type))
-                info = schema.inspect_continuous(cursor, self.table)
+                info = schema.inspect_continuous(cursor, self.table, self.init_flags)
                 zone = schema.table_time_zone(cursor, info, self.time_zone)
-                ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table)
+                ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table, self.init_flags)
             conn.commit()
             self._ids, self._ambiguous = ids, ambiguous
             missing = [c for c in self.codenames if c not in ids]
@@ -180,7 +182,7 @@ class MySQLWriter(BatchInserter, Writer):
         if not missing:
             return None
         return UnknownCodenames([c for c in missing if c not in self._ambiguous], self.descriptions_table,
-                                self.setup, [c for c in missing if c in self._ambiguous])
+                                self.init_flags, [c for c in missing if c in self._ambiguous])
 
     def check_codenames(self) -> None:
         """Raise ``UnknownCodenames`` for configured codenames without exactly one id (after ``open``)."""
@@ -202,10 +204,10 @@ class MySQLWriter(BatchInserter, Writer):
                     self._ids[codename] = new_id
                 else:
                     with conn.cursor() as cursor:
-                        ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table)
+                        ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table, self.init_flags)
                     if codename not in ids:
                         raise UnknownCodenames([] if codename in ambiguous else [codename], self.descriptions_table,
-                                               self.setup, [codename] if codename in ambiguous else [])
+                                               self.init_flags, [codename] if codename in ambiguous else [])
                     self._ids[codename] = ids[codename]
             finally:
                 conn.close()
@@ -227,7 +229,7 @@ class MySQLWriter(BatchInserter, Writer):
             return
         try:
             with conn.cursor() as cursor:
-                ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table)
+                ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table, self.init_flags)
         except Exception as exc:  # no descriptions table yet: open() will say so, with the fix
             log.debug("%s: cannot check codenames now: %s", self.label, exc)
             return
@@ -236,7 +238,7 @@ class MySQLWriter(BatchInserter, Writer):
         missing = [v.codename for v in context.variables if v.codename not in ids]
         if missing:
             raise UnknownCodenames([c for c in missing if c not in ambiguous], self.descriptions_table,
-                                   self.setup, [c for c in missing if c in ambiguous])
+                                   self.init_flags, [c for c in missing if c in ambiguous])
 
     def _use(self, info: schema.ContinuousTable, zone: str = "utc") -> None:
         q = schema.quote(self.table)
@@ -353,7 +355,7 @@ class MySQLWriter(BatchInserter, Writer):
                         self._register(name)
             else:
                 with conn.cursor() as cursor:
-                    ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table)
+                    ids, ambiguous = schema.load_codenames(cursor, self.descriptions_table, self.init_flags)
                 conn.commit()
                 self._ids.update(ids)
                 self._ambiguous = ambiguous
@@ -364,7 +366,7 @@ class MySQLWriter(BatchInserter, Writer):
     def _unknown_error(self, samples: list[Sample]) -> UnknownCodenames:
         names = list(dict.fromkeys(s.codename for s in samples))
         return UnknownCodenames([n for n in names if n not in self._ambiguous], self.descriptions_table,
-                                self.setup, [n for n in names if n in self._ambiguous])
+                                self.init_flags, [n for n in names if n in self._ambiguous])
 
     def stored_row(self, found):
         return (found[0], self._format.of_datetime(found[1]), found[2])

@@ -11,6 +11,7 @@ import sys
 import threading
 
 from lab_core.exitcodes import ExitCode
+from lab_core.netaccess import network_argument
 
 
 def add_subcommands(subparsers) -> None:
@@ -26,7 +27,7 @@ def add_subcommands(subparsers) -> None:
                                      "a serial port instead.")
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=5025, help="TCP port (default 5025; 0 = a free port, printed)")
-    sim.add_argument("--allow", action="append", metavar="NETWORK",
+    sim.add_argument("--allow", action="append", metavar="NETWORK", type=network_argument,
                      help="client network allowed to connect, e.g. 10.0.0.0/8 (repeatable; default: everyone "
                           "who can reach --host)")
     sim.add_argument("--latency-ms", type=float, default=0.0,

@@ -60,6 +60,8 @@ class ScpiReader(ParsedAddresses, Reader):
     see ``lab_scpi.address``). The queries of one scan go out as one message.
     """
 
+    example_address = "MEAS:VOLT:DC?"
+
     def __init__(self,
                  resource: Annotated[str, "VISA resource: TCPIP0::HOST::5025::SOCKET, TCPIP0::HOST::INSTR, "
                                           "ASRL/dev/ttyUSB0::INSTR, USB0::…::INSTR",
@@ -141,7 +143,7 @@ class ScpiReader(ParsedAddresses, Reader):
                 self._manager = pyvisa.ResourceManager(self.backend)
             except (OSError, ValueError, pyvisa.errors.Error) as exc:
                 raise ValueError(f"backend {self.backend!r}: cannot load this VISA library ({exc}); use "
-                                 '"@py" (pyvisa-py) or "PROFILE.yaml@sim" (pip install lab-scpi[sim])') from None
+                                 '"@py" (pyvisa-py) or "PROFILE.yaml@sim" (pip install \'lab-scpi[sim]\')') from None
 
     def close(self) -> None:
         self._drop()
