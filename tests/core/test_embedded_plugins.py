@@ -11,7 +11,7 @@ from lab_core import Sample, Variable
 from lab_core.readers.demo import DemoReader, parse_address
 from lab_core.testing import ReaderContract, WriterContract
 from lab_core.writers.csv import HEADER, CsvWriter
-from lab_core.writers.sqlite import SqliteWriter
+from lab_core.writers.sqlite import STATEMENT_ROWS, SqliteWriter
 
 
 class TestDemoReader(ReaderContract):
@@ -96,6 +96,22 @@ def test_sqlite_common_and_general_batches_store_the_same_rows(tmp_path):
         db.close()
     assert stored[0] == stored[1]
     assert len(stored[0]) == len(batch) + 3
+
+
+@pytest.mark.parametrize("size", [STATEMENT_ROWS - 1, STATEMENT_ROWS, 2 * STATEMENT_ROWS, 2 * STATEMENT_ROWS + 7])
+def test_sqlite_batches_of_any_size_store_every_row_once(tmp_path, size):
+    """Whole statements of STATEMENT_ROWS rows and the rest row by row; a retry adds nothing."""
+    writer = SqliteWriter(path=tmp_path / "n.sqlite", setup="n")
+    writer.open()
+    batch = [Sample(f"c{i % 7}", 1_700_000_000 + i * 0.01, i * 0.5) for i in range(size)]
+    writer.write(batch)
+    writer.write(batch)
+    writer.close()
+    db = sqlite3.connect(tmp_path / "n.sqlite")
+    stored = db.execute("SELECT d.codename, t.value FROM dateplots_n t JOIN dateplots_descriptions d "
+                        "ON d.id = t.type ORDER BY t.value").fetchall()
+    db.close()
+    assert stored == [(s.codename, s.value) for s in batch]
 
 
 def test_sqlite_setup_name_is_an_identifier(tmp_path):

@@ -38,6 +38,8 @@ from ..spool import is_finite_number
 from . import check_file_target
 
 log = logging.getLogger(__name__)
+#: Rows per multi-row INSERT (750 parameters: under SQLite's limit of 999 in any version)
+STATEMENT_ROWS = 250
 SETUP_NAME = re.compile(r"^[A-Za-z0-9_]{1,48}$")
 
 
@@ -79,6 +81,8 @@ class SqliteWriter(Writer):
         self.register_codenames = register_codenames
         self.skipped_errors = 0
         self._db: sqlite3.Connection | None = None
+        columns = f"INSERT OR IGNORE INTO {self.table} (type, time, value) VALUES "
+        self._insert_one, self._insert_many = columns + "(?, ?, ?)", columns + ",".join(["(?, ?, ?)"] * STATEMENT_ROWS)
         self._ids: dict[str, int] = {}
         self._descriptions: dict[str, str] = {}  # codename -> description from the contexts
 
@@ -162,11 +166,21 @@ class SqliteWriter(Writer):
         rows.sort()  # (type, time): the unique index's order, fewer B-tree pages touched per batch
         self._db.execute("BEGIN")
         try:
-            self._db.executemany(f"INSERT OR IGNORE INTO {self.table} (type, time, value) VALUES (?, ?, ?)", rows)
+            self._insert(rows)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    def _insert(self, rows: list[tuple[int, str, float]]) -> None:
+        """``STATEMENT_ROWS`` rows per INSERT (one SQLite step: the GIL is released once for them all,
+        where ``executemany`` drops and takes it per row, against the reader threads), the rest by
+        ``executemany``."""
+        whole = len(rows) - len(rows) % STATEMENT_ROWS
+        for start in range(0, whole, STATEMENT_ROWS):
+            self._db.execute(self._insert_many, [v for row in rows[start:start + STATEMENT_ROWS] for v in row])
+        if whole < len(rows):
+            self._db.executemany(self._insert_one, rows[whole:])
 
     def _plain_rows(self, batch: Sequence[Sample]) -> list[tuple[int, str, float]] | None:
         """Rows of the common batch (finite floats, known codenames, no errors); None if it is not one."""
