@@ -270,3 +270,17 @@ def test_config_md_environment_example_expands(tmp_path, monkeypatch):
         load(path, check_only=True)
     monkeypatch.setenv("LAB_DB_PASSWORD", "s3cret")
     assert load(path, check_only=True).writers["db"] is not None
+
+
+def test_the_plugin_authors_example_declares_what_it_says(tmp_path):
+    guide = (ROOT / "docs" / "plugin-authors.md").read_text()
+    section = guide.split("## Options: declared once", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict = {}
+    exec(compile(code, "plugin-authors.md", "exec"), namespace)
+    options = {o.name: o for o in declared_options(namespace["ThermoReader"])}
+    assert (options["host"].required, options["host"].example, options["port"].default) == (True, "10.0.0.9", 4000)
+    markers = "\n".join(line.strip() for line in section.splitlines() if line.strip().startswith("<!--")) + "\n"
+    doc = tmp_path / "README.md"
+    doc.write_text(markers.replace("thermo reader", "demo reader"))
+    assert refresh(doc.read_text(), Registry()).count("| `min_interval_ms` |") == 1
