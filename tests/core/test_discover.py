@@ -217,7 +217,8 @@ def test_no_hand_made_options_table_is_left():
 def test_refresh_rewrites_a_stale_table_and_knows_the_sections():
     stale_text = "intro\n<!-- options: collector section -->\n| old |\n<!-- /options -->\nafter\n"
     table = markdown_table(SECTIONS["collector"])
-    assert refresh(stale_text, Registry()) == f"intro\n<!-- options: collector section -->\n{table}<!-- /options -->\nafter\n"
+    expected = f"intro\n<!-- options: collector section -->\n{table}<!-- /options -->\nafter\n"
+    assert refresh(stale_text, Registry()) == expected
     assert set(SECTIONS) == {"configuration", "collector", "readers", "writers", "processors", "contexts",
                              "variables"}
 
