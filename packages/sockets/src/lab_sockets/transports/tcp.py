@@ -247,9 +247,8 @@ class TcpTransport(SocketTransport):
 
     @property
     def connections(self) -> int:
-        """How many connections are open now."""
-        with self._lock:
-            return len(self._clients)
+        """How many connections hold a slot now (one closed to make room no longer does)."""
+        return len(self.slots)
 
 
 class TcpConnection(Connection):
