@@ -16,6 +16,7 @@ loop runs in this mode only when ``--baseline-seconds`` is given.
 Run:  .venv/bin/python bench/core_scheduler.py --seconds 60 --busy-core
       .venv/bin/python bench/core_scheduler.py --seconds 600 --baseline-seconds 60 --busy-core  # drift
       .venv/bin/python bench/core_scheduler.py --seconds 60 --scrape --busy-core  # the status endpoint's cost
+      .venv/bin/python bench/core_scheduler.py --seconds 60 --scrape --rounds 2 --busy-core  # ABBA, less drift
 """
 
 from __future__ import annotations
@@ -140,14 +141,19 @@ def main():
     parser.add_argument("--busy-core", action="store_true", help="keep one core busy with another process")
     parser.add_argument("--scrape", action="store_true",
                         help="also run the collector with its status endpoint scraped every second; compare")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --scrape: pairs of runs, in the order plain, scraped, scraped, plain, …")
     args = parser.parse_args()
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy_core else None
     try:
         print(f"{args.variables} variables every {args.interval_ms:g} ms for {args.seconds:g} s"
               f"{', one core kept busy by another process' if busy else ''}\n")
-        results = {"collector": run_collector(args.variables, args.interval_ms, args.seconds)}
-        if args.scrape:
-            results["collector + scrape"] = run_collector(args.variables, args.interval_ms, args.seconds, True)
+        results = {}
+        for pair in range(args.rounds if args.scrape else 1):
+            suffix = f" #{pair + 1}" if args.rounds > 1 else ""
+            for scrape in ((False, True) if pair % 2 == 0 else (True, False))[:2 if args.scrape else 1]:
+                name = ("collector + scrape" if scrape else "collector") + suffix
+                results[name] = run_collector(args.variables, args.interval_ms, args.seconds, scrape)
         if not args.scrape or args.baseline_seconds:
             results["naive sleep loop"] = run_naive(args.variables, args.interval_ms,
                                                     args.baseline_seconds or args.seconds)
@@ -155,26 +161,31 @@ def main():
         if busy is not None:
             busy.kill()
             busy.wait()
-    print(f"{'':18} {'reads':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'drift ms':>9} {'skipped':>8} {'CPU %':>6}")
+    print(f"{'':21} {'reads':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'drift ms':>9} {'skipped':>8} {'CPU %':>6}")
     for name, r in results.items():
-        print(f"{name:18} {r['reads']:7d} {r['p50']:8.3f} {r['p99']:8.3f} {r['max']:8.2f} "
+        print(f"{name:21} {r['reads']:7d} {r['p50']:8.3f} {r['p99']:8.3f} {r['max']:8.2f} "
               f"{r['drift_ms']:9.2f} {r['skipped']:8d} {r['cpu_pct']:6.1f}")
-    c = results["collector"]
+    c = next(iter(results.values()))
     if len(c["by_minute"]) > 1:
         print("\ncollector p99 ms by minute: " + " ".join(f"{p:.2f}" for p in c["by_minute"]))
     if args.scrape:
-        print_scrape_cost(c, results["collector + scrape"])
+        print_scrape_cost([r for n, r in results.items() if n.startswith("collector") and "scrape" not in n],
+                          [r for n, r in results.items() if "scrape" in n])
     if "naive sleep loop" in results:
-        print_naive(results["collector"], results["naive sleep loop"], args)
+        print_naive(c, results["naive sleep loop"], args)
 
 
 def print_scrape_cost(plain, scraped):
-    s = scraped["scrapes"]
-    print(f"\nscrapes (/metrics + /healthz, one each a second): {s['scrapes']} requests, {s['failed']} failed, "
-          f"p50 {s['p50_ms']:.1f} ms, max {s['max_ms']:.1f} ms")
-    cpu, p99 = scraped["cpu_pct"] / plain["cpu_pct"], scraped["p99"] / max(plain["p99"], 1e-9)
-    print(f"scraped/plain: CPU {scraped['cpu_pct']:.1f} % / {plain['cpu_pct']:.1f} % = {cpu:.3f}x, "
-          f"p99 {scraped['p99']:.3f} / {plain['p99']:.3f} ms = {p99:.2f}x; "
+    """Mean CPU % and median p99 of each kind of run, and their ratios."""
+    for s in (r["scrapes"] for r in scraped):
+        print(f"\nscrapes (/metrics + /healthz, one each a second): {s['scrapes']} requests, {s['failed']} failed, "
+              f"p50 {s['p50_ms']:.1f} ms, max {s['max_ms']:.1f} ms", end="")
+    cpu_plain, cpu_scraped = (statistics.mean(r["cpu_pct"] for r in runs) for runs in (plain, scraped))
+    p99_plain, p99_scraped = (statistics.median(r["p99"] for r in runs) for runs in (plain, scraped))
+    cpu, p99 = cpu_scraped / cpu_plain, p99_scraped / max(p99_plain, 1e-9)
+    print(f"\nscraped/plain{f' over {len(plain)} pairs' if len(plain) > 1 else ''}: "
+          f"CPU {cpu_scraped:.1f} % / {cpu_plain:.1f} % = {cpu:.3f}x, "
+          f"p99 {p99_scraped:.3f} / {p99_plain:.3f} ms = {p99:.2f}x; "
           f"goal CPU <= 1.05x: {'met' if cpu <= 1.05 else 'NOT met'}")
 
 
