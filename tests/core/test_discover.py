@@ -217,7 +217,8 @@ def test_no_hand_made_options_table_is_left():
 def test_refresh_rewrites_a_stale_table_and_knows_the_sections():
     stale_text = "intro\n<!-- options: collector section -->\n| old |\n<!-- /options -->\nafter\n"
     table = markdown_table(SECTIONS["collector"])
-    assert refresh(stale_text, Registry()) == f"intro\n<!-- options: collector section -->\n{table}<!-- /options -->\nafter\n"
+    expected = f"intro\n<!-- options: collector section -->\n{table}<!-- /options -->\nafter\n"
+    assert refresh(stale_text, Registry()) == expected
     assert set(SECTIONS) == {"configuration", "collector", "readers", "writers", "processors", "contexts",
                              "variables"}
 
@@ -270,3 +271,17 @@ def test_config_md_environment_example_expands(tmp_path, monkeypatch):
         load(path, check_only=True)
     monkeypatch.setenv("LAB_DB_PASSWORD", "s3cret")
     assert load(path, check_only=True).writers["db"] is not None
+
+
+def test_the_plugin_authors_example_declares_what_it_says(tmp_path):
+    guide = (ROOT / "docs" / "plugin-authors.md").read_text()
+    section = guide.split("## Options: declared once", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict = {}
+    exec(compile(code, "plugin-authors.md", "exec"), namespace)
+    options = {o.name: o for o in declared_options(namespace["ThermoReader"])}
+    assert (options["host"].required, options["host"].example, options["port"].default) == (True, "10.0.0.9", 4000)
+    markers = "\n".join(line.strip() for line in section.splitlines() if line.strip().startswith("<!--")) + "\n"
+    doc = tmp_path / "README.md"
+    doc.write_text(markers.replace("thermo reader", "demo reader"))
+    assert refresh(doc.read_text(), Registry()).count("| `min_interval_ms` |") == 1

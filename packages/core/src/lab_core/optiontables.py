@@ -28,7 +28,7 @@ from .errors import LabError
 from .options import Option, markdown_table
 from .registry import KINDS, Registry
 
-BLOCK = re.compile(r"<!-- options: (?P<name>\S+) (?P<kind>\S+) -->\n(?P<table>.*?)<!-- /options -->\n", re.S)
+BLOCK = re.compile(r"^<!-- options: (?P<name>\S+) (?P<kind>\S+) -->\n(?P<table>.*?)^<!-- /options -->\n", re.S | re.M)
 #: Where the tables are, relative to the workspace root.
 DOCUMENTS = ("README.md", "docs/*.md", "packages/*/README.md")
 COMMAND = "python -m lab_core.optiontables"
