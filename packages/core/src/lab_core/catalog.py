@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from .errors import LabError
-from .options import Option, declared_options, default_text, describe_type, did_you_mean
+from .options import Option, declared_options, default_text, describe_type, did_you_mean, markdown_row
 from .optiontables import options_block
 from .registry import KINDS, PluginInfo, Registry, resolve
 from .tables import format_table
@@ -111,8 +111,7 @@ def command_table(parser: argparse.ArgumentParser) -> str:
             continue
         flags = ", ".join(action.option_strings) or action.metavar or action.dest
         value = f" {action.metavar or action.dest.upper()}" if action.option_strings and action.nargs != 0 else ""
-        cells = (f"`{flags}{value}`", (action.help or "").replace("<", "&lt;"))
-        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        rows.append(markdown_row((f"`{flags}{value}`", action.help or "")))
     return "\n".join(rows) + "\n"
 
 
