@@ -7,6 +7,7 @@ then be gone. Databases made here have throwaway names and are dropped afterward
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -174,3 +175,27 @@ def test_the_flags_of_a_hint_connect_as_the_writer_does():
                                         "/etc/my certs/ca.pem", "--ssl-verify-cert", "--database", "lab"]
     on_socket = ConnectionSettings.from_options(database="lab", unix_socket="/run/mysqld/mysqld.sock")
     assert on_socket.command_flags() == ["--socket", "/run/mysqld/mysqld.sock", "--database", "lab"]
+
+
+def test_the_readme_example_init_from_the_configuration(mariadb_server, new_database, tmp_path):
+    """The README's configuration, pointed at the test server and a new database: `lab mysql init
+    --config lab.toml --create-database` (as the README gives it, without the admin login) makes
+    all it needs, and `lab doctor` then finds nothing."""
+    from readme import ROOT
+
+    readme = (ROOT / "packages/mysql-writer/README.md").read_text()
+    command = next(line.strip() for line in readme.splitlines() if line.startswith("    lab mysql init --config"))
+    toml = re.search(r"```toml\n(.*?)```", readme.split("\n## Example\n", 1)[1], re.S)[1]
+    settings = {"host": mariadb_server["host"], "user": mariadb_server["user"], "database": new_database}
+    for key, value in settings.items():
+        toml = re.sub(rf'^{key} = "[^"]*"', f'{key} = "{value}"', toml, count=1, flags=re.M)
+    toml = toml.replace("[writers.db]", f"[writers.db]\nport = {mariadb_server['port']}")
+    (tmp_path / "lab.toml").write_text(toml)
+    env = {**shell_env(mariadb_server), "LAB_DB_PASSWORD": mariadb_server["password"]}
+    command = command.replace(" --user admin -p", "")
+    done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "codename dummy_sine_one: id 1 (registered)" in done.stdout
+    doctor = subprocess.run([*LAB, "doctor", "lab.toml"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert doctor.returncode == ExitCode.OK and "no problems found" in doctor.stdout, doctor.stdout
