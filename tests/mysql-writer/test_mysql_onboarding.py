@@ -84,23 +84,28 @@ def connection_flags(settings: dict) -> list[str]:
     return ["--host", settings["host"], "--port", str(settings["port"]), "--user", settings["user"]]
 
 
-def test_init_config_registers_what_each_writer_writes(mariadb, new_database, tmp_path, monkeypatch):
+def test_init_config_registers_what_each_writer_writes(mariadb, new_database, tmp_path, monkeypatch, capsys):
     """Two writers, two databases (one made by --create-database); each gets the codenames of the
-    contexts it writes, with descriptions, and units where its descriptions table has a unit column."""
+    contexts it writes, with descriptions, and units where its descriptions table has a unit column
+    (filled in where an existing row has none, never overwritten)."""
     monkeypatch.setenv(PASSWORD_VARIABLE, mariadb["password"])
     execute(mariadb, "CREATE TABLE dateplots_descriptions (id SMALLINT UNSIGNED NOT NULL PRIMARY KEY, "
-                     "codename CHAR(255) NOT NULL UNIQUE, description CHAR(255) NULL, unit CHAR(32) NULL)")
+                     "codename CHAR(255) NOT NULL UNIQUE, description CHAR(255) NULL, unit CHAR(32) NULL)",
+            "INSERT INTO dateplots_descriptions VALUES (5, 'everywhere', NULL, NULL), (6, 'kept', 'Kept', 'K')")
     config = tmp_path / "lab.toml"
     config.write_text("[readers.demo]\n" + writer_table("here", mariadb, mariadb["database"], "here")
                       + writer_table("there", mariadb, new_database, "there")
                       + "[[contexts]]\nid = 1\nwriters = [\"here\"]\n"
                       + variable(1, "only_here", 'description = "Only here"\n')
+                      + variable(2, "kept", 'description = "Not this"\nunit = "V"\n')
                       + "[[contexts]]\nid = 2\n"
                       + variable(1, "everywhere", 'unit = "degC"\ndescription = "Oven temperature"\n'))
     assert main(["mysql", "init", "--config", str(config), "--create-database"]) == 0
+    assert "codename everywhere: id 5 (already registered; its empty description and unit filled)" \
+        in capsys.readouterr().out
     there = {**mariadb, "database": new_database}
-    assert query(mariadb, "SELECT codename, description, unit FROM dateplots_descriptions ORDER BY id") == [
-        ("only_here", "Only here", None), ("everywhere", "Oven temperature", "degC")]
+    assert query(mariadb, "SELECT id, codename, description, unit FROM dateplots_descriptions ORDER BY id") == [
+        (5, "everywhere", "Oven temperature", "degC"), (6, "kept", "Kept", "K"), (7, "only_here", "Only here", None)]
     assert query(there, "SELECT codename, description FROM dateplots_descriptions") == [
         ("everywhere", "Oven temperature")]
     assert {r[0] for r in query(there, "SHOW TABLES")} == {"dateplots_descriptions", "dateplots_there"}
