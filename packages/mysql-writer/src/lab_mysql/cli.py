@@ -52,7 +52,7 @@ def add_commands(subparsers) -> None:
                       help="register the codenames CONFIG's mysql writers write, each writer in its own "
                            "database and tables; a CONFIG without mysql writers: its variables' codenames, "
                            "with --database and --setup (a description given with --codename wins; "
-                           "existing rows are left as they are)")
+                           "registered codenames keep their ids and texts, only empty ones are filled)")
     init.add_argument("--create-database", action="store_true", help="create the database if it does not exist")
     init.add_argument("--datasets", action="store_true",
                       help="also create measurements_SETUP and xy_values_SETUP (data sets)")
