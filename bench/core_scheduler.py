@@ -7,22 +7,57 @@ bound. The collector runs as under ``lab run`` (``scheduler.prefer_timeliness``)
 ``--busy-core`` keeps one core busy with another process for the whole run, so
 the figure does not depend on what else the machine happens to do.
 
+``--scrape`` measures what watching costs (issue #12): the collector runs once as
+above, then once more with its status endpoint up and another process fetching
+``/metrics`` and ``/healthz`` over HTTP every second; it prints CPU % and p99
+of both and their ratios (goal: at most 5 % more CPU, p99 unchanged). The naive
+loop runs in this mode only when ``--baseline-seconds`` is given.
+
 Run:  .venv/bin/python bench/core_scheduler.py --seconds 60 --busy-core
       .venv/bin/python bench/core_scheduler.py --seconds 600 --baseline-seconds 60 --busy-core  # drift
+      .venv/bin/python bench/core_scheduler.py --seconds 60 --scrape --busy-core  # the status endpoint's cost
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import statistics
 import subprocess
 import sys
 import time
 
 from lab_core import Collector, Context, Variable
+from lab_core.metrics import Metrics  # noqa: F401 - imported here: the scraped run's CPU has no import in it
 from lab_core.readers.demo import DemoReader
 from lab_core.scheduler import prefer_timeliness
+from lab_core.status import Status, StatusServer
 from lab_core.writers.console import NullWriter
+
+# The scraper: its own process, so its CPU is not the collector's; one /metrics and one /healthz a second.
+SCRAPER = """
+import json, signal, sys, time, urllib.error, urllib.request
+url, running = sys.argv[1], [True]
+signal.signal(signal.SIGTERM, lambda *_: running.clear())  # the bench's "stop and report"
+start, took, failed, k = time.monotonic(), [], 0, 0
+while running:
+    time.sleep(max(0.0, start + k - time.monotonic()))
+    k += 1
+    for path in ("/metrics", "/healthz"):
+        t0 = time.monotonic()
+        try:
+            with urllib.request.urlopen(url + path, timeout=5) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            failed += exc.code != 503  # 503 is a verdict (failing), not a failed scrape
+        except OSError:
+            failed += 1
+        took.append(time.monotonic() - t0)
+took.sort()
+print(json.dumps({"scrapes": len(took), "failed": failed, "p50_ms": 1000 * took[len(took) // 2],
+                  "max_ms": 1000 * took[-1]}))
+"""
 
 
 def percentiles(values_s):
@@ -42,24 +77,41 @@ def variables(n):
     return [Variable(i, f"v{i}", ("sine", "ramp", "random")[i % 3], "demo") for i in range(n)]
 
 
-def run_collector(n, interval_ms, seconds):
+def run_collector(n, interval_ms, seconds, scrape=False):
+    """The collector for ``seconds``; with ``scrape``, its status endpoint up and scraped every second."""
     prefer_timeliness()
     writer = NullWriter()
     collector = Collector({"demo": DemoReader()}, {"null": writer})
-    cpu0, wall0 = time.process_time(), time.monotonic()
+    cpu0, wall0 = time.process_time(), time.monotonic()  # this process: the endpoint's thread counts too
     collector.start(Context(1, variables(n), default_interval_ms=interval_ms, min_interval_ms=1,
                             duration_s=seconds + 60))
-    time.sleep(seconds)
-    worker = collector.workers["demo"]
-    lateness = list(worker.stats.lateness)
-    reads = worker.stats.reads
+    with scraped(collector) if scrape else contextlib.nullcontext({}) as scrapes:
+        time.sleep(seconds)
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0  # the same window with or without
+        worker = collector.workers["demo"]
+        lateness = list(worker.stats.lateness)
+        reads = worker.stats.reads
     collector.close()
-    cpu = time.process_time() - cpu0
-    wall = time.monotonic() - wall0
     return {**percentiles(lateness[1:]), "reads": reads, "skipped": worker.stats.skipped,
             "by_minute": by_minute(lateness, interval_ms),
-            "samples": writer.count, "cpu_pct": 100 * cpu / wall,
+            "samples": writer.count, "cpu_pct": 100 * cpu / wall, "scrapes": scrapes,
             "drift_ms": 1000 * statistics.mean(lateness[-100:]) - 1000 * statistics.mean(lateness[1:101])}
+
+
+@contextlib.contextmanager
+def scraped(collector):
+    """The status endpoint of ``collector`` on a free port, fetched by the scraper process meanwhile."""
+    server = StatusServer(Status(collector), ("127.0.0.1", 0)).start()
+    scraper = subprocess.Popen([sys.executable, "-c", SCRAPER, server.url], stdout=subprocess.PIPE, text=True)
+    result = {}
+    try:
+        yield result
+        scraper.terminate()
+        result.update(json.loads(scraper.communicate(timeout=30)[0]))
+    finally:
+        scraper.kill()
+        scraper.wait()
+        server.close()
 
 
 def run_naive(n, interval_ms, seconds):
@@ -86,14 +138,19 @@ def main():
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--baseline-seconds", type=float, help="how long the naive loop runs (default: --seconds)")
     parser.add_argument("--busy-core", action="store_true", help="keep one core busy with another process")
+    parser.add_argument("--scrape", action="store_true",
+                        help="also run the collector with its status endpoint scraped every second; compare")
     args = parser.parse_args()
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy_core else None
     try:
         print(f"{args.variables} variables every {args.interval_ms:g} ms for {args.seconds:g} s"
               f"{', one core kept busy by another process' if busy else ''}\n")
-        results = {"collector": run_collector(args.variables, args.interval_ms, args.seconds),
-                   "naive sleep loop": run_naive(args.variables, args.interval_ms,
-                                                 args.baseline_seconds or args.seconds)}
+        results = {"collector": run_collector(args.variables, args.interval_ms, args.seconds)}
+        if args.scrape:
+            results["collector + scrape"] = run_collector(args.variables, args.interval_ms, args.seconds, True)
+        if not args.scrape or args.baseline_seconds:
+            results["naive sleep loop"] = run_naive(args.variables, args.interval_ms,
+                                                    args.baseline_seconds or args.seconds)
     finally:
         if busy is not None:
             busy.kill()
@@ -102,9 +159,26 @@ def main():
     for name, r in results.items():
         print(f"{name:18} {r['reads']:7d} {r['p50']:8.3f} {r['p99']:8.3f} {r['max']:8.2f} "
               f"{r['drift_ms']:9.2f} {r['skipped']:8d} {r['cpu_pct']:6.1f}")
-    c, b = results["collector"], results["naive sleep loop"]
+    c = results["collector"]
     if len(c["by_minute"]) > 1:
         print("\ncollector p99 ms by minute: " + " ".join(f"{p:.2f}" for p in c["by_minute"]))
+    if args.scrape:
+        print_scrape_cost(c, results["collector + scrape"])
+    if "naive sleep loop" in results:
+        print_naive(results["collector"], results["naive sleep loop"], args)
+
+
+def print_scrape_cost(plain, scraped):
+    s = scraped["scrapes"]
+    print(f"\nscrapes (/metrics + /healthz, one each a second): {s['scrapes']} requests, {s['failed']} failed, "
+          f"p50 {s['p50_ms']:.1f} ms, max {s['max_ms']:.1f} ms")
+    cpu, p99 = scraped["cpu_pct"] / plain["cpu_pct"], scraped["p99"] / max(plain["p99"], 1e-9)
+    print(f"scraped/plain: CPU {scraped['cpu_pct']:.1f} % / {plain['cpu_pct']:.1f} % = {cpu:.3f}x, "
+          f"p99 {scraped['p99']:.3f} / {plain['p99']:.3f} ms = {p99:.2f}x; "
+          f"goal CPU <= 1.05x: {'met' if cpu <= 1.05 else 'NOT met'}")
+
+
+def print_naive(c, b, args):
     expected = int(args.seconds * 1000 / args.interval_ms)
     print(f"\nreads done / asked: collector {c['reads'] / expected:.3f}, naive {b['reads'] / expected:.3f}")
     print(f"p99 lateness ratio naive/collector: {b['p99'] / max(c['p99'], 1e-9):.1f}x; "

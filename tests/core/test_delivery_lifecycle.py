@@ -4,6 +4,7 @@ spool (#11 item 10): real threads, real spools, writers that fail for real."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 
 from lab_core import MemorySpool, Sample, Writer
@@ -146,3 +147,20 @@ def test_a_spool_closed_during_an_overflow_reports_the_count(caplog):
     spool.put(samples(7))
     spool.close()
     assert "closed: 5 sample(s) dropped" in caplog.text
+
+
+def test_backoff_waits_are_spread_so_collectors_that_lost_one_database_do_not_retry_in_lock_step():
+    random.seed(18)
+    fleet = [Backoff(initial=0.2, cap=30.0) for _ in range(50)]  # 50 collectors, one server restart
+    for step in (0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0):
+        waits = [backoff.next() for backoff in fleet]
+        assert all(step / 2 <= wait <= step for wait in waits), (step, min(waits), max(waits))
+        assert max(waits) - min(waits) > step / 4  # not one instant for all of them
+        assert all(backoff.current == step for backoff in fleet)
+    fleet[0].reset()
+    assert 0.1 <= fleet[0].next() <= 0.2
+
+
+def test_backoff_without_jitter_is_the_plain_doubling():
+    backoff = Backoff(initial=0.2, cap=1.0, jitter=0.0)
+    assert [backoff.next() for _ in range(5)] == [0.2, 0.4, 0.8, 1.0, 1.0]

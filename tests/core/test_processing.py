@@ -125,6 +125,14 @@ def test_configuration_shape_of_the_issue(tmp_path):
     ({"processors": {"slow": {"plugin": "deadband"}}}, "processors.slow: .*exactly one band"),
     ({"processors": {"slow": {"plugin": "deadbnd", "absolute": 1}}},
      r"processors\.slow\.plugin: no processor named 'deadbnd'; did you mean 'deadband'\?"),
+    ({"processors": {"slow": {"plugin": "deadband", "absolut": 1}}},
+     r"processors\.slow\.absolut: unknown key 'absolut'; did you mean 'absolute'\?"),
+    ({"processors": {"slow": {"plugin": "deadband", "absolute": "half"}}}, r"processors\.slow\.absolute: "),
+    ({"processors": {"minute": {"plugin": "window", "seconds": 60, "agregates": ["max"]}}},
+     r"processors\.minute\.agregates: unknown key 'agregates'; did you mean 'aggregates'\?"),
+    ({"contexts": [{"id": 1, "variables": [{"id": 1, "codename": "t", "reader": "demo", "address": "sine",
+                                            "processors": ["slw"]}]}]},
+     r"contexts\[0\]\.variables\[0\]\.processors: no processor named 'slw'; .*did you mean 'slow'\?"),
 ])
 def test_configuration_errors_name_the_key(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):

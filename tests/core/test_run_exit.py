@@ -92,9 +92,9 @@ def test_once_reads_every_variable_writes_nothing_and_exits_0(tmp_path):
     result = once(tmp_path, ("s", "sine"), ("r", "ramp"))
     assert result.returncode == ExitCode.OK, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["CODENAME", "VALUE", "UNIT", "ERROR", "READ", "TIME"]
+    assert lines[0].split() == ["CODENAME", "VALUE", "UNIT", "ERROR", "READ", "TIME", "DESCRIPTION"]
     assert [line.split()[0] for line in lines[1:]] == ["s", "r"]
-    assert all(line.endswith(" ms") for line in lines[1:])
+    assert all(line.endswith(" ms") for line in lines[1:])  # no description: nothing after READ TIME
     assert "2 variable(s) read once, 0 failed; nothing written" in result.stderr
     assert not (tmp_path / "db.sqlite").exists()
 
@@ -105,6 +105,35 @@ def test_once_exits_1_when_a_variable_fails(tmp_path):
     readings = {r["codename"]: r for r in json.loads(result.stdout)}
     assert readings["s"]["error"] is None and isinstance(readings["s"]["value"], float)
     assert readings["bad"]["value"] is None and "always fails" in readings["bad"]["error"]
+
+
+UNITS = ('[readers.demo]\n[writers.db]\nplugin = "sqlite"\npath = "db.sqlite"\n[[contexts]]\nid = 1\n'
+         'default_interval_ms = 100\n[[contexts.variables]]\nid = 1\ncodename = "oven_t"\nreader = "demo"\n'
+         'address = "sine:offset=150"\nunit = "degC"\ndescription = "Oven temperature"\n')
+
+
+def test_once_shows_units_and_descriptions(tmp_path):
+    (tmp_path / "units.toml").write_text(UNITS)
+    table = subprocess.run([*LAB, "run", "--once", "units.toml"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=60)
+    assert table.returncode == ExitCode.OK, table.stderr
+    row = table.stdout.splitlines()[1].split()
+    assert row[0] == "oven_t" and row[2] == "degC" and row[-2:] == ["Oven", "temperature"]
+    as_json = subprocess.run([*LAB, "run", "--once", "units.toml", "--json"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=60)
+    (reading,) = json.loads(as_json.stdout)
+    assert (reading["unit"], reading["description"]) == ("degC", "Oven temperature")
+
+
+def test_show_prints_units_and_each_description_once(tmp_path):
+    (tmp_path / "units.toml").write_text(UNITS)
+    shown = subprocess.run([*LAB, "run", "units.toml", "--duration", "0.5", "--show"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == ExitCode.OK, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "# oven_t: Oven temperature"
+    assert len(lines) >= 3 and all(line.split()[1:4:2] == ["oven_t", "degC"] for line in lines[1:])
+    assert "Oven temperature" not in "".join(lines[1:])
 
 
 def test_show_prints_live_values_and_is_off_on_a_pipe_by_default(tmp_path):

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -118,6 +119,37 @@ def test_healthz_turns_failing_while_a_writer_is_down_and_recovers(served):
                for r in health["reasons"])
     switch.down = False
     assert wait_for(lambda: get(server.url + "/healthz")[0] == 200)
+
+
+class HangingReader(DemoReader):
+    """Its reads block until ``release`` is set: a device or driver that never answers."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def read(self, variables):
+        self.release.wait()
+        return super().read(variables)
+
+
+def test_healthz_says_failing_while_a_read_hangs_and_recovers():
+    reader = HangingReader()
+    collector = Collector({"plc": reader}, {"db": SwitchableWriter()})
+    collector.start(Context(1, [Variable(1, "a", "sine", "plc")], default_interval_ms=50))
+    status = Status(collector, WatchSettings.from_config({"health_reader_stale_s": 0.3}))
+    server = StatusServer(status, ("127.0.0.1", 0)).start()
+    try:
+        assert wait_for(lambda: get(server.url + "/healthz")[0] == 503)
+        health = json.loads(get(server.url + "/healthz")[1])
+        assert health["status"] == "failing"
+        assert health["reasons"][0].startswith("reader plc has been in one read for ")
+        reader.release.set()
+        assert wait_for(lambda: get(server.url + "/healthz")[0] == 200)
+    finally:
+        reader.release.set()
+        server.close()
+        collector.close()
 
 
 def test_the_endpoint_refuses_other_networks_and_survives_bad_requests(served):

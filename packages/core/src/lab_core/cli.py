@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import attrs
+
 from . import API_VERSION, __version__
 from .errors import LabError
 from .exitcodes import ExitCode
@@ -49,8 +51,12 @@ def make_parser(registry: Registry) -> argparse.ArgumentParser:
                         help=f"leave a plugin out without uninstalling it (repeatable; also {DISABLE_ENV}=a,b)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    plugins = sub.add_parser("plugins", help="list installed plugins (name, kind, distribution, version, status)")
+    plugins = sub.add_parser("plugins", help="list installed plugins (what they provide, distribution, version, "
+                                             "status, commands); with NAME: one plugin's options and commands")
+    plugins.add_argument("name", nargs="?", help="a plugin (modbus) or a component (sqlite): show it in detail")
     plugins.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
+    plugins.add_argument("--markdown", action="store_true", help="with NAME: the options tables as markdown, "
+                                                                 "as the READMEs hold them")
     plugins.set_defaults(func=cmd_plugins)
 
     run = sub.add_parser("run", help="run a collector from a TOML configuration until Ctrl-C")
@@ -72,23 +78,46 @@ def make_parser(registry: Registry) -> argparse.ArgumentParser:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    from .catalog import plugin_commands
+
     registry = default_registry()
     infos = registry.load()
     for kind in KINDS:
         registry.components(kind)  # fills PluginInfo.provides
     registry.bundles()  # fills PluginInfo.bundle
+    if args.markdown and not args.name:
+        raise LabError("--markdown prints one plugin's options tables; name it: lab plugins modbus --markdown")
+    commands = plugin_commands(registry)
+    if args.name:
+        return _plugin_detail(registry, args, commands)
     if args.json:
-        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        print(json.dumps([{**i.to_dict(), "commands": [c.name for c in commands.get(i.name, ())]} for i in infos],
+                         indent=2))
         return 0
     rows = []
     for info in sorted(infos, key=lambda i: i.name):
         provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.provides.items()) or "-"
         dist = f"{info.distribution} (via {info.bundle})" if info.bundle else info.distribution
-        rows.append((info.name, provides, dist, info.version, info.status.value))
-    print(format_table(("PLUGIN", "PROVIDES", "DISTRIBUTION", "VERSION", "STATUS"), rows))
+        added = ", ".join(c.name for c in commands.get(info.name, ()) if " " not in c.name) or "-"
+        rows.append((info.name, provides, dist, info.version, info.status.value, added))
+    print(format_table(("PLUGIN", "PROVIDES", "DISTRIBUTION", "VERSION", "STATUS", "COMMANDS"), rows))
     for info in infos:
         if info.status not in (Status.LOADED, Status.FOUND):
             print(f"\n{info.name} ({info.distribution}) is {info.status.value}: {info.error}")
+    return 0
+
+
+def _plugin_detail(registry: Registry, args: argparse.Namespace, commands: dict) -> int:
+    from .catalog import describe_plugin, find_plugin, markdown
+
+    info, entries = find_plugin(registry, args.name)
+    if args.markdown:
+        print(markdown(entries) or f"<!-- {args.name} has no options -->")
+    elif args.json:
+        print(json.dumps({**info.to_dict(), "commands": [attrs.asdict(c) for c in commands.get(info.name, ())],
+                          "components": [e.to_dict() for e in entries]}, indent=2))
+    else:
+        print(describe_plugin(info, entries, commands.get(info.name, ())))
     return 0
 
 

@@ -29,6 +29,14 @@ def add(subparsers) -> None:
     doctor.add_argument("--json", action="store_true", help="what was checked and found, as JSON")
     doctor.set_defaults(func=cmd_doctor)
 
+    config = subparsers.add_parser("config", help="configuration files: a commented sample for the plugins you use")
+    what = config.add_subparsers(title="what", metavar="sample", required=True)
+    sample = what.add_parser("sample", help="print a commented configuration that uses these plugins "
+                             "(e.g. lab config sample modbus mysql > lab.toml)")
+    sample.add_argument("plugins", nargs="+", metavar="PLUGIN",
+                        help="a plugin (modbus) or a reader, writer or processor (sqlite, deadband)")
+    sample.set_defaults(func=cmd_config_sample)
+
     status = subparsers.add_parser("status", help="a running collector's health and counters (from its status "
                                                   "endpoint, [collector] status = \"HOST:PORT\")")
     status.add_argument("address", metavar="HOST:PORT", help="where the collector's status endpoint listens")
@@ -66,6 +74,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     diagnosis = diagnose(default_registry(), args.config)
     print(json.dumps(diagnosis.to_dict(), indent=2) if args.json else report(diagnosis))
     return diagnosis.exit_status()
+
+
+def cmd_config_sample(args: argparse.Namespace) -> int:
+    from .registry import default_registry
+    from .sample import sample
+
+    print(sample(default_registry(), args.plugins), end="")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -1,45 +1,7 @@
 """Build a collector from a TOML configuration; every error names the key that is wrong.
 
-::
-
-    [collector]                 # all optional
-    spool_dir = "var/spool"     # where "disk" spools live (one file per writer)
-    interval_policy = "clamp"   # clamp | ignore | error (interval below a reader's minimum)
-    flush_timeout_s = 10        # how long closing waits for writers
-    disabled_plugins = []       # plugin names to leave out, as LAB_DISABLE_PLUGINS
-    status = "127.0.0.1:9100"   # status endpoint: /metrics, /healthz, /status (none by default)
-    status_allow = ["10.0.0.0/8"]  # client networks the endpoint answers (default: all who reach it)
-    stats_interval_s = 600      # a stats line in the log every 10 min (none by default)
-    health_writer_stale_s = 120 # and health_reader_stale_s, health_window_s, health_skipped_ratio
-
-    [readers.plc]               # a reader instance named "plc"
-    plugin = "modbus"           # which reader plugin (default: the instance name)
-    host = "10.0.0.5"           # everything else: options for the plugin
-
-    [processors.slow]           # a stream processor instance named "slow"
-    plugin = "deadband"         # which processor plugin (default: the instance name)
-    absolute = 0.5              # everything else: options for the plugin
-    max_interval_s = 600
-
-    [writers.db]
-    plugin = "sqlite"
-    spool = "disk"              # "memory" (default), "disk", or {kind=…, capacity=…, policy=…}
-    processors = ["slow"]       # applied, in order, to what this writer gets
-    path = "var/lab.sqlite"
-
-    [[contexts]]                # strings may use ${ENV_VAR} or ${ENV_VAR:-default}
-    id = 1
-    default_interval_ms = 1000  # also: min_interval_ms, duration_s, writers = ["db"]
-    [[contexts.variables]]
-    id = 1
-    codename = "plc_temperature"
-    reader = "plc"
-    address = "hr:100:float32"
-    type = "float"              # float | int | bool | str
-    interval_ms = 500           # optional
-    unit = "degC"               # optional, shown on screens and stored in descriptions tables
-    description = "PLC cabinet temperature"   # optional
-    processors = ["slow"]       # optional: applied, in order, to this variable for every writer
+The file format — every section and key, with examples — is described in docs/config.md,
+whose tables are generated from the option tables below (``python -m lab_core.optiontables``).
 """
 
 from __future__ import annotations
@@ -91,14 +53,14 @@ COLLECTOR = (
     option("health_window_s", float, 300.0, "degraded: drops, set-asides or skips within this window"),
     option("health_skipped_ratio", float, 0.01, "degraded: a reader skipped more than this share of instants"),
 )
-READER = (option("plugin", str, "(the instance name)", "which reader plugin", example="demo"),)
+READER = (option("plugin", str, None, "which reader plugin (default: the instance name)", example="demo"),)
 WRITER = (
-    option("plugin", str, "(the instance name)", "which writer plugin", example="sqlite"),
+    option("plugin", str, None, "which writer plugin (default: the instance name)", example="sqlite"),
     option("spool", Literal["memory", "disk"] | Table, "memory",
            'where samples wait for the writer: "memory", "disk", or { kind = …, capacity = …, policy = … }'),
     option("processors", list[str], [], "processors applied, in order, to every sample this writer gets"),
 )
-PROCESSOR = (option("plugin", str, "(the instance name)", "which processor plugin"),)
+PROCESSOR = (option("plugin", str, None, "which processor plugin (default: the instance name)"),)
 CONTEXT = (
     option("id", int, description="context number, unique in the configuration", example=1),
     option("variables", list[Table], description="[[contexts.variables]] tables"),
@@ -118,6 +80,10 @@ VARIABLE = (
     option("description", str | None, None, "what the value is (stored in descriptions tables)"),
     option("processors", list[str], [], "processors applied, in order, to this variable for every writer"),
 )
+
+#: The tables above by section, for docs/config.md (``<!-- options: collector section -->``).
+SECTIONS = {"configuration": TOP_LEVEL, "collector": COLLECTOR, "readers": READER, "writers": WRITER,
+            "processors": PROCESSOR, "contexts": CONTEXT, "variables": VARIABLE}
 
 
 @attrs.frozen

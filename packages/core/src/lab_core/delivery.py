@@ -22,6 +22,7 @@ after the deadline is woken with the writer's optional ``interrupt()`` method
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 
@@ -36,16 +37,23 @@ log = logging.getLogger(__name__)
 
 @attrs.define
 class Backoff:
-    """Capped exponential backoff: ``initial``, ×``factor`` per failure, at most ``cap`` seconds."""
+    """Capped exponential backoff: ``initial``, ×``factor`` per failure, at most ``cap`` seconds.
+
+    Each wait is drawn between ``(1 - jitter)`` × and 1 × the current step, so that many collectors
+    that lost one database at the same moment (a server restart) do not all come back in the same
+    instant, nor retry in lock-step after it.
+    """
 
     initial: float = 0.2
     cap: float = 30.0
     factor: float = 2.0
-    current: float = 0.0
+    current: float = 0.0  # the current step (the longest wait it may draw now)
+    jitter: float = 0.5
 
     def next(self) -> float:
+        """The next wait, seconds."""
         self.current = self.initial if not self.current else min(self.current * self.factor, self.cap)
-        return self.current
+        return self.current * (1.0 - self.jitter * random.random())
 
     def reset(self) -> None:
         self.current = 0.0
@@ -150,7 +158,8 @@ class Delivery:
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
         delay = self.backoff.next()
         # Log the first failure and then only as the backoff grows, not every retry.
-        level = logging.WARNING if delay < self.backoff.cap or self.stats.failures % 10 == 1 else logging.DEBUG
+        level = (logging.WARNING if self.backoff.current < self.backoff.cap or self.stats.failures % 10 == 1
+                 else logging.DEBUG)
         log.log(level, "writer %s: %s failed (%s); %d pending, retrying in %.1f s",
                 self.name, step, self.stats.last_error, len(self.spool), delay)
         self._pause(delay)

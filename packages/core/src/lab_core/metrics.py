@@ -4,29 +4,8 @@ A custom prometheus_client collector: nothing on the data path touches a
 Prometheus object; each scrape turns ``Collector.stats()`` into metric families.
 Imported only when a status endpoint is configured (``lab plugins`` stays fast).
 
-=============================================  =========  ======================================
-metric                                         type       what
-=============================================  =========  ======================================
-``lab_reader_reads_total{reader}``             counter    reads done
-``lab_reader_samples_total{reader}``           counter    samples produced
-``lab_reader_errors_total{reader}``            counter    error samples (a variable that failed)
-``lab_reader_failures_total{reader}``          counter    reads that raised (every variable failed)
-``lab_reader_skipped_instants_total{reader}``  counter    due instants missed (reads ran long)
-``lab_reader_lateness_seconds{reader}``        histogram  start of each read after its instant
-``lab_reader_up{reader}``                      gauge      1 while the reader's worker runs
-``lab_reader_last_success_timestamp_seconds``  gauge      unix time of the last read that worked
-``lab_writer_accepted_total{writer}``          counter    samples put into its spool
-``lab_writer_delivered_total{writer}``         counter    samples the writer took
-``lab_writer_set_aside_total{writer}``         counter    samples the writer refused for good
-``lab_writer_dropped_total{writer}``           counter    samples lost to a full spool
-``lab_writer_failures_total{writer}``          counter    failed opens and writes
-``lab_writer_spool_depth{writer}``             gauge      samples pending in its spool
-``lab_writer_oldest_pending_age_seconds``      gauge      age of the oldest pending sample (0: none)
-``lab_writer_last_success_timestamp_seconds``  gauge      unix time of the last batch taken (0: none)
-``lab_writer_up{writer}``                      gauge      1 while its delivery worker runs
-``lab_health``                                 gauge      0 ok, 1 degraded, 2 failing
-``lab_reloads_total{result}``                  counter    SIGHUP reloads done / refused
-=============================================  =========  ======================================
+The metric families, their labels and meaning are listed in ``docs/lab-admins.md``
+("Metrics"; ``tests/core/test_watch_docs.py`` checks that table against a real scrape).
 
 Counters of a reader or writer restarted by a reload start again from 0 (Prometheus
 takes that as a counter reset). The ``process_*`` metrics of the process come too.
@@ -41,16 +20,18 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-READER_COUNTERS = (("reads", "reads", "Reads done"),
-                   ("samples", "samples", "Samples produced"),
-                   ("errors", "errors", "Error samples produced (a variable that could not be read)"),
-                   ("failures", "failures", "Reads that raised (every variable of the read failed)"),
-                   ("skipped_instants", "skipped", "Due instants missed because a read ran long"))
-WRITER_COUNTERS = (("accepted", "accepted", "Samples put into the writer's spool"),
-                   ("delivered", "delivered", "Samples the writer took"),
-                   ("set_aside", "set_aside", "Samples the writer refused for good (kept aside)"),
+READER_COUNTERS = (("reads", "reads", "Reads done (one read covers every variable due at that instant)"),
+                   ("samples", "samples", "Samples produced, values and error samples"),
+                   ("errors", "errors", "Error samples produced: a variable that could not be read"),
+                   ("failures", "failures",
+                    "Reads that raised: every variable of that read failed, the reader is reopened"),
+                   ("skipped_instants", "skipped", "Due instants missed because a read ran longer than the interval"))
+WRITER_COUNTERS = (("accepted", "accepted", "Samples put into the writer's spool (safe from then on)"),
+                   ("delivered", "delivered", "Samples the writer took (out of its spool)"),
+                   ("set_aside", "set_aside",
+                    "Samples the writer refused for good (kept with the reason in its spool)"),
                    ("dropped", "dropped", "Samples lost to a full spool"),
-                   ("failures", "failures", "Failed opens and writes (retried)"))
+                   ("failures", "failures", "Failed opens and writes (each retried, with backoff)"))
 HEALTH_LEVELS = {"ok": 0, "degraded": 1, "failing": 2}
 
 
@@ -91,8 +72,9 @@ class LabCollector:
         yield lateness
         yield _gauge("lab_reader_up", "1 while the reader's worker thread runs", "reader",
                      {n: int(r["alive"]) for n, r in readers.items()})
-        yield _gauge("lab_reader_last_success_timestamp_seconds", "Unix time of the last read that did not raise",
-                     "reader", {n: r["last_ok_time"] for n, r in readers.items()})
+        yield _gauge("lab_reader_last_success_timestamp_seconds",
+                     "Unix time of the last read that did not raise (0: none yet)", "reader",
+                     {n: r["last_ok_time"] for n, r in readers.items()})
 
     @staticmethod
     def _writers(writers: dict, now: float) -> Iterator[Metric]:
@@ -106,8 +88,9 @@ class LabCollector:
         yield _gauge("lab_writer_oldest_pending_age_seconds", "Age of the oldest pending sample (0: none pending)",
                      "writer", {n: max(0.0, now - w["oldest_time"]) if w["oldest_time"] is not None else 0.0
                                 for n, w in writers.items()})
-        yield _gauge("lab_writer_last_success_timestamp_seconds", "Unix time of the last batch the writer took",
-                     "writer", {n: w["last_success_time"] for n, w in writers.items()})
+        yield _gauge("lab_writer_last_success_timestamp_seconds",
+                     "Unix time of the last batch the writer took (0: none yet)", "writer",
+                     {n: w["last_success_time"] for n, w in writers.items()})
         yield _gauge("lab_writer_up", "1 while the writer's delivery thread runs", "writer",
                      {n: int(w["alive"]) for n, w in writers.items()})
 

@@ -35,7 +35,7 @@ import attrs
 from .errors import ConfigError
 
 __all__ = ["Annotated", "Example", "Option", "check_options", "check_table", "declared_options",
-           "describe_type", "markdown_table", "option", "toml_value", "undeclared"]
+           "describe_type", "in_toml", "markdown_table", "option", "toml_value", "undeclared"]
 
 NO_DEFAULT: Any = inspect.Parameter.empty
 
@@ -338,6 +338,15 @@ def markdown_table(options: Sequence[Option]) -> str:
     """The README options table: option, type, default, description."""
     rows = ["| option | type | default | description |", "|---|---|---|---|"]
     for o in options:
-        rows.append(f"| `{o.name}` | {describe_type(o.type)} | `{default_text(o)}` | {o.description} |"
-                    .replace("`(required)`", "(required)").replace("`(not set)`", "(not set)"))
+        default = default_text(o) if o.required or o.default is None else f"`{default_text(o)}`"
+        cells = (f"`{o.name}`", describe_type(o.type), default, o.description.replace("<", "&lt;"))
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows) + "\n"
+
+
+def in_toml(tp: Any) -> bool:
+    """Whether a configuration file can give a value of type ``tp`` (not e.g. a file object)."""
+    members = [m for m in _members(tp) if m is not type(None)]
+    if members:
+        return any(in_toml(m) for m in members)
+    return "set from Python" not in describe_type(tp)

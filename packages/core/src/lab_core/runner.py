@@ -124,6 +124,7 @@ class Runner:
         if show:
             self.view = LiveView()
             self.collector.taps.append(self.view)
+            self.collector.add_listener(self.view)  # its contexts' units and descriptions
 
     @contextlib.contextmanager
     def signals(self) -> Iterator[None]:
@@ -174,7 +175,8 @@ class Runner:
 
     def reload(self) -> bool:
         """Re-read the configuration file and apply what changed; a bad one is refused (logged)."""
-        systemd.notify("RELOADING=1")
+        # MONOTONIC_USEC: systemd 253+ matches a reload to the SIGHUP by it (Type=notify-reload too)
+        systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
         try:
             reloaded = self.reloader.reload()
         except ConfigError as exc:
@@ -250,6 +252,10 @@ class LiveView:
         self._thread = threading.Thread(target=self._print, name="lab-show", daemon=True)
         self._thread.start()
 
+    def before_start(self, context) -> None:
+        """A context starts (also on a reload): learn its variables' units and descriptions."""
+        self.console.check_context(context)
+
     def __call__(self, samples) -> None:
         try:
             self._queue.put_nowait(samples)
@@ -279,12 +285,12 @@ def try_once(config: str | os.PathLike, *, as_json: bool = False, registry=None)
     readings = read_once(plan.readers, [v for context in plan.contexts for v in context.variables])
     if as_json:
         print(json.dumps([{"codename": r.variable.codename, "reader": r.variable.reader, "value": r.sample.value,
-                           "unit": r.unit, "error": r.error, "time": r.sample.time,
-                           "read_ms": round(r.seconds * 1000, 3)} for r in readings], indent=2))
+                           "unit": r.unit, "description": r.variable.description, "error": r.error,
+                           "time": r.sample.time, "read_ms": round(r.seconds * 1000, 3)} for r in readings], indent=2))
     else:
-        print(format_table(("CODENAME", "VALUE", "UNIT", "ERROR", "READ TIME"),
+        print(format_table(("CODENAME", "VALUE", "UNIT", "ERROR", "READ TIME", "DESCRIPTION"),
                            ((r.variable.codename, _shown(r.sample.value), r.unit, r.error,
-                             f"{r.seconds * 1000:.1f} ms") for r in readings)))
+                             f"{r.seconds * 1000:.1f} ms", r.variable.description) for r in readings)))
     failed = sum(r.error is not None for r in readings)
     print(f"{len(readings)} variable(s) read once, {failed} failed; nothing written", file=sys.stderr)
     return ExitCode.FAILED if failed else ExitCode.OK

@@ -121,6 +121,7 @@ class ReaderStats:
     last_ok_time: float = 0.0  # unix time of the last read that did not raise
     failing: int = 0  # reads that raised since the last one that did not (0: the last read worked)
     last_read_errors: int = 0  # error samples in the most recent read
+    reading_since: float = 0.0  # unix time the read in progress started (0: not in a read); a hung driver shows
     lateness_histogram: Histogram = attrs.field(factory=Histogram)
     #: lateness of each read's start after its due instant, seconds (the most recent ones)
     lateness: collections.deque = attrs.field(factory=lambda: collections.deque(maxlen=200_000))
@@ -247,6 +248,7 @@ class ReaderWorker:
 
     def _read(self, variables: list[Variable]) -> list[Sample]:
         self.stats.reads += 1
+        self.stats.reading_since = time.time()
         try:
             if not self._open:
                 self.reader.open()
@@ -256,6 +258,8 @@ class ReaderWorker:
             self.stats.last_ok_time, self.stats.failing = time.time(), 0
         except Exception as exc:
             samples = self._failed(variables, exc)
+        finally:
+            self.stats.reading_since = 0.0
         self.stats.samples += len(samples)
         errors = sum(1 for s in samples if s.error is not None)
         self.stats.errors += errors

@@ -56,7 +56,8 @@ class HealthRules:
     """When the verdict turns from ``ok``; each threshold is a ``[collector]`` key of the same name.
 
     * failing: a reader or writer worker thread has ended;
-    * failing: every read of a reader raised for ``health_reader_stale_s`` (60 s);
+    * failing: every read of a reader raised for ``health_reader_stale_s`` (60 s), or one read
+      (or open) has not returned for that long (a device or driver that never answers);
     * failing: a writer holds pending samples and delivered nothing for ``health_writer_stale_s`` (120 s);
     * degraded: a reader's last read raised, or gave error samples;
     * degraded: a writer's last attempt failed, or its oldest pending sample is older than
@@ -188,6 +189,10 @@ class Status:
         rules, found = self.settings.rules, []
         if not r["alive"]:
             return [(FAILING, f"reader {name}: its worker thread has ended")]
+        stuck = now - r["reading_since"] if r["reading_since"] else 0.0
+        if stuck >= rules.health_reader_stale_s:
+            return [(FAILING, f"reader {name} has been in one read for {stuck:.0f} s (a device or driver that "
+                              f"does not answer: give the reader a timeout)")]
         if r["failing"]:
             silent = now - max(r["last_ok_time"], r["started_time"])
             if silent >= rules.health_reader_stale_s:

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 import attrs
 
@@ -51,8 +51,10 @@ class _Message:
 class MQTTReader(Reader):
     """Subscribes to the topics of its variables and turns their messages into samples."""
 
+    example_address = "lab/m01_temperature"
+
     def __init__(self, host: b.Host = "127.0.0.1", port: b.Port = 1883, *,
-                 mode: Annotated[str, '"latest": each read takes the latest value per topic; '
+                 mode: Annotated[Literal["latest", "every"], '"latest": each read takes the latest value per topic; '
                                       '"every": every message, with its own time'] = "latest",
                  qos: b.Qos = 1,
                  value_field: Annotated[str, "where the value is in a JSON object payload, e.g. 'data.temp'"]

@@ -60,6 +60,8 @@ class ScpiReader(ParsedAddresses, Reader):
     see ``lab_scpi.address``). The queries of one scan go out as one message.
     """
 
+    example_address = "MEAS:VOLT:DC?"
+
     def __init__(self,
                  resource: Annotated[str, "VISA resource: TCPIP0::HOST::5025::SOCKET, TCPIP0::HOST::INSTR, "
                                           "ASRL/dev/ttyUSB0::INSTR, USB0::…::INSTR",

@@ -48,6 +48,8 @@ class NoAnswer(Exception):
 class SerialLineReader(ParsedAddresses, Reader):
     """Reads one device on a serial line (or a pyserial URL such as ``socket://host:port``)."""
 
+    example_address = "PR1|field=1"
+
     def __init__(self,
                  port: Annotated[str, "serial port or pyserial URL: /dev/ttyUSB0, COM3, socket://HOST:PORT, "
                                       "rfc2217://HOST:PORT", Example("/dev/ttyUSB0")],

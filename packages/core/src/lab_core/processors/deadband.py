@@ -25,6 +25,7 @@ from typing import Annotated
 
 from ..contracts import DROP, StreamProcessor
 from ..model import Sample, Variable
+from ..options import Example
 
 #: Magnitudes below this compare as this in a logarithmic band (log10 of 0 is undefined).
 LOG_FLOOR = 1e-300
@@ -42,7 +43,8 @@ class Deadband(StreamProcessor):
     """Store a value only when it left the band around the last stored one, or on the heartbeat."""
 
     def __init__(self, *,
-                 absolute: Annotated[float | None, "band width in the variable's unit: |new - last| > absolute"] = None,
+                 absolute: Annotated[float | None, "band width in the variable's unit: |new - last| > absolute",
+                                    Example(0.5)] = None,
                  relative: Annotated[float | None, "band as a fraction of the last stored value (0.01 = 1 %)"] = None,
                  logarithmic: Annotated[float | None, "band in decades: |log10 new - log10 last| > logarithmic"] = None,
                  max_interval_s: Annotated[float | None, "store a value at least this often (heartbeat)"] = None,

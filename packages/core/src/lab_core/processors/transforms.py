@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from ..contracts import StreamProcessor
 from ..model import Sample, Variable
+from ..options import Example
 from .units import linear_map
 
 
@@ -55,8 +56,8 @@ class Scale(Linear):
 class Convert(Linear):
     """Convert values from one unit to another (degC, K, mbar, Torr, …; see ``units.UNITS``)."""
 
-    def __init__(self, *, from_unit: Annotated[str, "the unit values arrive in, e.g. K"],
-                 to_unit: Annotated[str, "the unit to convert them to, e.g. degC"]):
+    def __init__(self, *, from_unit: Annotated[str, "the unit values arrive in, e.g. K", Example("K")],
+                 to_unit: Annotated[str, "the unit to convert them to, e.g. degC", Example("degC")]):
         super().__init__(*linear_map(from_unit, to_unit))
         self.from_unit, self.to_unit = from_unit, to_unit
 
@@ -64,7 +65,7 @@ class Convert(Linear):
 class Clamp(StreamProcessor):
     """Limit values to ``[minimum, maximum]`` (either bound may be left out)."""
 
-    def __init__(self, *, minimum: Annotated[float | None, "values below become this"] = None,
+    def __init__(self, *, minimum: Annotated[float | None, "values below become this", Example(0.0)] = None,
                  maximum: Annotated[float | None, "values above become this"] = None):
         if minimum is None and maximum is None:
             raise ValueError("give minimum, maximum or both")

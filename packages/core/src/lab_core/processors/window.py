@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 
 from ..contracts import DROP, StreamProcessor
 from ..model import Aggregate, Sample, Variable, check_codename
+from ..options import Example
 
 AggregateName = Literal["mean", "min", "max", "stdev", "count", "first", "last"]
 AGGREGATES = ("mean", "min", "max", "stdev", "count", "first", "last")
@@ -29,7 +30,7 @@ NUMERIC = {"mean", "min", "max", "stdev"}
 class Window(StreamProcessor):
     """Aggregates over clock-aligned windows of ``seconds``, emitted at each window's end."""
 
-    def __init__(self, *, seconds: Annotated[float, "window length; windows start on multiples of it"],
+    def __init__(self, *, seconds: Annotated[float, "window length; windows start on multiples of it", Example(60)],
                  aggregates: Annotated[tuple[AggregateName, ...], "what each window gives"] = ("mean",),
                  codename: Annotated[str | None, "codename pattern of the results, with {codename} "
                                                  "and {aggregate}"] = None):

@@ -177,6 +177,11 @@ class StreamProcessorContract:
     def test_is_a_stream_processor(self, processor):
         assert isinstance(processor, StreamProcessor)
 
+    def test_declares_its_options(self, processor):
+        """Every ``__init__`` option is a keyword with ``Annotated[type, "description"]``: so a
+        misspelled key in ``[processors.NAME]`` gets "did you mean" (see lab_core.options)."""
+        assert undeclared(type(processor)) == []
+
     def test_processes_the_samples(self, bound, samples):
         out = self.run(bound, samples)
         assert all(s.time <= samples[-1].time + 86400 for s in out)

@@ -12,18 +12,26 @@ from ..model import Aggregate, Sample
 
 
 class ConsoleWriter(Writer):
-    """Prints ``time  codename  value unit`` lines; a window's aggregates also show their sample count."""
+    """Prints ``time  codename  value unit`` lines; a window's aggregates also show their sample count.
+
+    A variable's description is printed once, as a ``# codename: description`` line before
+    its first value.
+    """
 
     def __init__(self, stream: Annotated[TextIO | None, "file object to print to (default: standard output)"] = None):
         self.stream = stream
         self._units: dict[str, str] = {}
+        self._descriptions: dict[str, str] = {}  # codename -> description not printed yet
 
     def check_context(self, context) -> None:
         self._units.update({v.codename: v.unit for v in context.variables if v.unit})
+        self._descriptions.update({v.codename: v.description for v in context.variables if v.description})
 
     def write(self, batch: Sequence[Sample]) -> None:
         out = self.stream or sys.stdout
         for s in batch:
+            if self._descriptions and s.codename in self._descriptions:
+                out.write(f"# {s.codename}: {self._descriptions.pop(s.codename)}\n")
             when = dt.datetime.fromtimestamp(s.time).strftime("%H:%M:%S.%f")[:-3]
             out.write(f"{when}  {s.codename:<24} {self.show(s)}\n")
         out.flush()

@@ -28,6 +28,8 @@ def iso(t: float) -> str:
 
 
 class CsvWriter(Writer):
+    """Appends samples to a CSV file (time, iso_time, codename, value, error), safe to share between processes."""
+
     def __init__(self, path: Annotated[str | os.PathLike, "file to append rows to (made if missing)"] = "lab.csv",
                  fsync: Annotated[bool, "fsync after every batch (safer on power loss, slower)"] = False):
         self.path = Path(path)

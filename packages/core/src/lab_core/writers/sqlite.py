@@ -71,6 +71,8 @@ def _index_order(row: tuple[str, int, float]) -> tuple[int, str]:
 
 
 class SqliteWriter(Writer):
+    """Stores samples in an SQLite file, in the MySQL writer's tables (dateplots_descriptions, dateplots_<setup>)."""
+
     def __init__(self, path: Annotated[str | os.PathLike, "SQLite database file (made if missing)"] = "lab.sqlite",
                  setup: Annotated[str, "table name suffix: values go to dateplots_<setup>"] = "lab",
                  register_codenames: Annotated[bool, "give unknown codenames an id (false: set them aside)"] = True):
