@@ -102,6 +102,8 @@ def test_a_wall_time_table_is_converted_both_ways(mariadb, capsys):
     assert status == 0 and records == []
     status, records, _ = export(capsys, address(mariadb, time_zone="utc"), "--setup", "offset")  # told otherwise
     assert [r["iso_time"] for r in records] == ["2023-11-14T23:13:20.250000+00:00"]
+    status, records, _ = export(capsys, address(mariadb, time_zone="+01:00"), "--setup", "offset")  # told outright
+    assert [r["iso_time"] for r in records] == ["2023-11-14T22:13:20.250000+00:00"]
 
 
 def test_tail_in_every_format(mariadb, capsys):
@@ -254,3 +256,14 @@ def test_the_readme_commands_sql_and_pandas_line_run(mariadb, tmp_path, capsys):
     assert [tuple(row[1:]) for row in frame] == [(c, v) for _, c, v in query(
         mariadb, "SELECT t.time, d.codename, t.value FROM dateplots_dummy t JOIN dateplots_descriptions d "
                  "ON d.id = t.type ORDER BY t.time, t.id")]
+
+
+def test_an_export_cut_short_by_a_closed_pipe_ends_quietly(mariadb):
+    init(mariadb, "lab_ts")
+    write(mariadb, "lab_ts", [Sample(CODENAMES[k % 3], T0 + k / 100, float(k)) for k in range(20_000)])
+    child = subprocess.Popen([*LAB, "data", "export", address(mariadb, setup="lab_ts")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    assert child.stdout.readline() == b"time,iso_time,codename,value\n"
+    child.stdout.close()  # as `| head -1` does: the rest of the result is left unread, the connection dropped
+    assert child.wait(30) == 0
+    assert child.stderr.read() == b""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from lab_core.stores import (
     DESCRIPTIONS,
@@ -62,8 +62,9 @@ class MySQLStore(Store):
 
     @classmethod
     def from_address(cls, address: str, *, setup: str | None = None, table: str | None = None) -> MySQLStore:
-        parts = urlsplit(address)
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
+        parts = urlsplit(address)  # not parse_qsl: it reads the "+" of time_zone=+01:00 as a space
+        pairs = (pair.partition("=") for pair in parts.query.split("&") if pair)
+        options = {unquote(k): unquote(v) for k, _, v in pairs}
         unknown = sorted(set(options) - set(ADDRESS_KEYS))
         if unknown:
             raise StoreError(f"{_safe(address)}: unknown option(s) {', '.join(unknown)}; an address takes "
@@ -191,7 +192,17 @@ class MySQLStore(Store):
             finished = True
         finally:
             if not finished:  # cut short (an error, `| head`): drop the connection instead of reading on
+                _abandon(cursor)
                 self._drop()
+
+
+def _abandon(cursor) -> None:
+    """Let an unbuffered result go unread: PyMySQL would read it to its end when the cursor or the
+    result is closed or collected (and fail noisily once the connection is gone)."""
+    result = getattr(cursor, "_result", None)
+    if result is not None:
+        result.unbuffered_active = False
+    cursor.connection = None
 
 
 def _safe(address: str) -> str:
