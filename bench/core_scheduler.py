@@ -16,11 +16,13 @@ loop runs in this mode only when ``--baseline-seconds`` is given.
 Run:  .venv/bin/python bench/core_scheduler.py --seconds 60 --busy-core
       .venv/bin/python bench/core_scheduler.py --seconds 600 --baseline-seconds 60 --busy-core  # drift
       .venv/bin/python bench/core_scheduler.py --seconds 60 --scrape --busy-core  # the status endpoint's cost
+      .venv/bin/python bench/core_scheduler.py --seconds 60 --scrape --rounds 2 --busy-core  # ABBA, less drift
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import json
 import statistics
@@ -40,7 +42,7 @@ SCRAPER = """
 import json, signal, sys, time, urllib.error, urllib.request
 url, running = sys.argv[1], [True]
 signal.signal(signal.SIGTERM, lambda *_: running.clear())  # the bench's "stop and report"
-start, took, failed, k = time.monotonic(), [], 0, 0
+start, took, windows, failed, k = time.monotonic(), [], [], 0, 0
 while running:
     time.sleep(max(0.0, start + k - time.monotonic()))
     k += 1
@@ -54,9 +56,10 @@ while running:
         except OSError:
             failed += 1
         took.append(time.monotonic() - t0)
+        windows.append((t0, time.monotonic()))  # CLOCK_MONOTONIC: the same clock in the bench's process
 took.sort()
 print(json.dumps({"scrapes": len(took), "failed": failed, "p50_ms": 1000 * took[len(took) // 2],
-                  "max_ms": 1000 * took[-1]}))
+                  "max_ms": 1000 * took[-1], "windows": windows}))
 """
 
 
@@ -85,6 +88,7 @@ def run_collector(n, interval_ms, seconds, scrape=False):
     cpu0, wall0 = time.process_time(), time.monotonic()  # this process: the endpoint's thread counts too
     collector.start(Context(1, variables(n), default_interval_ms=interval_ms, min_interval_ms=1,
                             duration_s=seconds + 60))
+    starts = read_starts(collector.workers["demo"])
     with scraped(collector) if scrape else contextlib.nullcontext({}) as scrapes:
         time.sleep(seconds)
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0  # the same window with or without
@@ -92,10 +96,35 @@ def run_collector(n, interval_ms, seconds, scrape=False):
         lateness = list(worker.stats.lateness)
         reads = worker.stats.reads
     collector.close()
+    if scrape:
+        scrapes["overlap"] = worst_reads_near(starts, scrapes.pop("windows"))
     return {**percentiles(lateness[1:]), "reads": reads, "skipped": worker.stats.skipped,
             "by_minute": by_minute(lateness, interval_ms),
             "samples": writer.count, "cpu_pct": 100 * cpu / wall, "scrapes": scrapes,
             "drift_ms": 1000 * statistics.mean(lateness[-100:]) - 1000 * statistics.mean(lateness[1:101])}
+
+
+def read_starts(worker):
+    """(start, lateness) of each read from now on: the worker's ``_read_due`` wrapped, in both kinds of run."""
+    starts, read_due = [], worker._read_due
+
+    def timed(target):
+        now = worker.clock()
+        starts.append((now, now - target))
+        read_due(target)
+
+    worker._read_due = timed
+    return starts
+
+
+def worst_reads_near(starts, windows, after_s=0.003):
+    """Of the worst 1 % of reads, how many started while a scrape request ran or up to ``after_s`` after one;
+    and the share of the run such moments cover (what chance alone would give)."""
+    ends = [end + after_s for _, end in windows]
+    near = lambda t: (i := bisect.bisect_left(ends, t)) < len(windows) and windows[i][0] <= t
+    worst = sorted(starts, key=lambda s: -s[1])[:max(1, len(starts) // 100)]
+    covered = sum(end + after_s - begin for begin, end in windows) / max(1e-9, starts[-1][0] - starts[0][0])
+    return {"worst": len(worst), "near": sum(near(t) for t, _ in worst), "covered": covered}
 
 
 @contextlib.contextmanager
@@ -140,14 +169,19 @@ def main():
     parser.add_argument("--busy-core", action="store_true", help="keep one core busy with another process")
     parser.add_argument("--scrape", action="store_true",
                         help="also run the collector with its status endpoint scraped every second; compare")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --scrape: pairs of runs, in the order plain, scraped, scraped, plain, …")
     args = parser.parse_args()
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy_core else None
     try:
         print(f"{args.variables} variables every {args.interval_ms:g} ms for {args.seconds:g} s"
               f"{', one core kept busy by another process' if busy else ''}\n")
-        results = {"collector": run_collector(args.variables, args.interval_ms, args.seconds)}
-        if args.scrape:
-            results["collector + scrape"] = run_collector(args.variables, args.interval_ms, args.seconds, True)
+        results = {}
+        for pair in range(args.rounds if args.scrape else 1):
+            suffix = f" #{pair + 1}" if args.rounds > 1 else ""
+            for scrape in ((False, True) if pair % 2 == 0 else (True, False))[:2 if args.scrape else 1]:
+                name = ("collector + scrape" if scrape else "collector") + suffix
+                results[name] = run_collector(args.variables, args.interval_ms, args.seconds, scrape)
         if not args.scrape or args.baseline_seconds:
             results["naive sleep loop"] = run_naive(args.variables, args.interval_ms,
                                                     args.baseline_seconds or args.seconds)
@@ -155,26 +189,34 @@ def main():
         if busy is not None:
             busy.kill()
             busy.wait()
-    print(f"{'':18} {'reads':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'drift ms':>9} {'skipped':>8} {'CPU %':>6}")
+    print(f"{'':21} {'reads':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'drift ms':>9} {'skipped':>8} {'CPU %':>6}")
     for name, r in results.items():
-        print(f"{name:18} {r['reads']:7d} {r['p50']:8.3f} {r['p99']:8.3f} {r['max']:8.2f} "
+        print(f"{name:21} {r['reads']:7d} {r['p50']:8.3f} {r['p99']:8.3f} {r['max']:8.2f} "
               f"{r['drift_ms']:9.2f} {r['skipped']:8d} {r['cpu_pct']:6.1f}")
-    c = results["collector"]
+    c = next(iter(results.values()))
     if len(c["by_minute"]) > 1:
         print("\ncollector p99 ms by minute: " + " ".join(f"{p:.2f}" for p in c["by_minute"]))
     if args.scrape:
-        print_scrape_cost(c, results["collector + scrape"])
+        print_scrape_cost([r for n, r in results.items() if n.startswith("collector") and "scrape" not in n],
+                          [r for n, r in results.items() if "scrape" in n])
     if "naive sleep loop" in results:
-        print_naive(results["collector"], results["naive sleep loop"], args)
+        print_naive(c, results["naive sleep loop"], args)
 
 
 def print_scrape_cost(plain, scraped):
-    s = scraped["scrapes"]
-    print(f"\nscrapes (/metrics + /healthz, one each a second): {s['scrapes']} requests, {s['failed']} failed, "
-          f"p50 {s['p50_ms']:.1f} ms, max {s['max_ms']:.1f} ms")
-    cpu, p99 = scraped["cpu_pct"] / plain["cpu_pct"], scraped["p99"] / max(plain["p99"], 1e-9)
-    print(f"scraped/plain: CPU {scraped['cpu_pct']:.1f} % / {plain['cpu_pct']:.1f} % = {cpu:.3f}x, "
-          f"p99 {scraped['p99']:.3f} / {plain['p99']:.3f} ms = {p99:.2f}x; "
+    """Mean CPU % and median p99 of each kind of run, and their ratios."""
+    for s in (r["scrapes"] for r in scraped):
+        o = s["overlap"]
+        print(f"\nscrapes (/metrics + /healthz, one each a second): {s['scrapes']} requests, {s['failed']} failed, "
+              f"p50 {s['p50_ms']:.1f} ms, max {s['max_ms']:.1f} ms; of the worst 1 % of reads, {o['near']} of "
+              f"{o['worst']} started during a request or 3 ms after (chance: {o['covered'] * o['worst']:.1f})",
+              end="")
+    cpu_plain, cpu_scraped = (statistics.mean(r["cpu_pct"] for r in runs) for runs in (plain, scraped))
+    p99_plain, p99_scraped = (statistics.median(r["p99"] for r in runs) for runs in (plain, scraped))
+    cpu, p99 = cpu_scraped / cpu_plain, p99_scraped / max(p99_plain, 1e-9)
+    print(f"\nscraped/plain{f' over {len(plain)} pairs' if len(plain) > 1 else ''}: "
+          f"CPU {cpu_scraped:.1f} % / {cpu_plain:.1f} % = {cpu:.3f}x, "
+          f"p99 {p99_scraped:.3f} / {p99_plain:.3f} ms = {p99:.2f}x; "
           f"goal CPU <= 1.05x: {'met' if cpu <= 1.05 else 'NOT met'}")
 
 

@@ -4,7 +4,9 @@
     python bench/fanin_worker.py bare INDEX VARIABLES INTERVAL_MS HOST PORT USER PASSWORD DATABASE TABLE
 
 ``lab``: ``lab run CONFIG`` through the CLI's own ``main``, with each thread's name given to
-the OS (``/proc/PID/task/TID/comm``) so that its CPU time can be told apart.
+the OS (``/proc/PID/task/TID/comm``) so that its CPU time can be told apart; with
+``LAB_FANIN_JITTER=0`` the writers' backoff waits are not jittered (the baseline of
+bench/mysql_fanin_restart.py).
 
 ``bare``: the baseline, a paced loop that makes the rows a collector would (codename ids
 INDEX * VARIABLES + 1 …, the read's time as text, the demo reader's sine) and sends each
@@ -16,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -33,7 +36,19 @@ def name_os_thread(name: str) -> None:
     LIBC.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)  # the calling thread's name, 15 bytes at most
 
 
+def without_jitter() -> None:
+    """lab-core before #18 item 4 (a baseline for bench/mysql_fanin_restart.py): the plain doubling backoff."""
+    import attrs
+
+    from lab_core import delivery
+
+    assert attrs.fields(delivery.Backoff)[-1].name == "jitter"
+    delivery.Backoff.__init__.__defaults__ = (*delivery.Backoff.__init__.__defaults__[:-1], 0.0)
+
+
 def lab(config: str) -> int:
+    if os.environ.get("LAB_FANIN_JITTER") == "0":
+        without_jitter()
     bootstrap = threading.Thread._bootstrap_inner
 
     def named_bootstrap(self):

@@ -340,6 +340,13 @@ def report(args, version: str, flush: str, load: list, lab: Phase, bare: Phase) 
           "taken in the same run, are the result.")
 
 
+def compile_sources() -> None:
+    """As installed from wheels: the sources compiled once (this shell may set PYTHONDONTWRITEBYTECODE,
+    which would make each of the processes compile every module it imports at start-up)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-qq", "-x", "templates",
+                    *map(str, ROOT.glob("packages/*/src"))], check=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--collectors", type=int, default=50)
@@ -353,10 +360,7 @@ def main() -> int:
     parser.add_argument("--password", default=os.environ.get("LAB_TEST_MYSQL_PASSWORD", ""))
     args = parser.parse_args()
 
-    # As installed from wheels: the sources compiled once (this shell may set PYTHONDONTWRITEBYTECODE,
-    # which would make each of the processes compile every module it imports at start-up).
-    subprocess.run([sys.executable, "-m", "compileall", "-qq", "-x", "templates",
-                    *map(str, ROOT.glob("packages/*/src"))], check=True)
+    compile_sources()
     database = f"lab_fanin_{os.getpid()}"
     admin = connect(args)
     load = [("start", os.getloadavg())]

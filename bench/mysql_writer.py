@@ -8,7 +8,9 @@
 (c) lab: a Collector reading a fast in-memory reader -> MemorySpool -> delivery
     worker -> MySQLWriter (``max_batch`` 5000), timed from the context's start
     until the last point is committed;
-(d) with ``--disk``: (c) with a DiskSpool (crash-safe) instead of the memory spool.
+(d) with ``--disk``: (c) with a DiskSpool (crash-safe) instead of the memory spool;
+(w) the writer alone: ``MySQLWriter.write`` of the same rows as (b), 5000 per call, each
+    call in turn with one bare batch (both see the same load); reported as the ratio (w)/(b).
 
 Every variant writes the same kind of table (what ``lab mysql init`` creates:
 TIMESTAMP(6), unique key (type, time)) in a throwaway database, emptied before
@@ -113,6 +115,37 @@ def bench_executemany(conn, n: int, variables: int, batch: int = 5000) -> float:
     return n / elapsed
 
 
+def bench_writer_alone(args, conn, database: str, n: int, codenames: list[str], batch: int = 5000) -> float:
+    """(w) MySQLWriter.write alone against (b), batch by batch in turn (so both see the same load):
+    the same rows, ``batch`` per COMMIT, the bare one from pre-built rows into a twin table.
+    Returns write's rows/s over bare's (the ratio, not a rate)."""
+    reset(conn)
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {TABLE}_bare LIKE {TABLE}")
+        cursor.execute(f"TRUNCATE TABLE {TABLE}_bare")
+    conn.commit()
+    fmt = schema.TimeFormatter(6)
+    points_ = points(n, len(codenames))
+    rows = [(kind, fmt(t), value) for kind, t, value in points_]
+    samples = [Sample(codenames[kind - 1], t, value) for kind, t, value in points_]
+    writer = MySQLWriter(host=args.host, port=args.port, user=args.user, password=args.password,
+                         database=database, table=TABLE, codenames=codenames)
+    writer.open()
+    sql = f"INSERT INTO {TABLE}_bare (type, time, value) VALUES (%s, %s, %s)"
+    bare = lab = 0.0
+    with conn.cursor() as cursor:
+        for i in range(0, n, batch):
+            start = time.perf_counter()
+            cursor.executemany(sql, rows[i:i + batch])
+            conn.commit()
+            middle = time.perf_counter()
+            writer.write(samples[i:i + batch])
+            bare, lab = bare + middle - start, lab + time.perf_counter() - middle
+    writer.close()
+    assert count(conn) == n
+    return bare / lab
+
+
 def bench_lab(args, conn, database: str, n: int, codenames: list[str], disk: bool) -> float:
     """(c)/(d) the full path: collector -> spool -> delivery worker -> MySQLWriter."""
     reset(conn)
@@ -153,6 +186,7 @@ def main() -> int:
     args = parser.parse_args()
 
     database = f"lab_bench_{os.getpid()}"
+    load_before = os.getloadavg()[0]
     admin = connect(args)
     with admin.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE {database}")
@@ -168,7 +202,9 @@ def main() -> int:
                                [(i + 1, c) for i, c in enumerate(codenames)])
         conn.commit()
         results: dict[str, list[float]] = {"a": [], "b": [], "c": [], "d": []}
+        alone: list[float] = []
         for _ in range(args.rounds):
+            alone.append(bench_writer_alone(args, conn, database, args.points, codenames))
             results["a"].append(bench_single(conn, args.single, args.variables))
             results["b"].append(bench_executemany(conn, args.points, args.variables))
             results["c"].append(bench_lab(args, conn, database, args.points, codenames, disk=False))
@@ -185,7 +221,8 @@ def main() -> int:
           f"(innodb_flush_log_at_trx_commit={flush}), PyMySQL {importlib.metadata.version('PyMySQL')}, "
           f"Python {platform.python_version()}, {os.cpu_count()} CPU(s)")
     print(f"median of {args.rounds} round(s); (a) {args.single} points, (b)-(d) {args.points} points, "
-          f"collector: {args.variables} variables every {args.interval_ms:g} ms")
+          f"collector: {args.variables} variables every {args.interval_ms:g} ms; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     labels = {"a": "one INSERT + COMMIT per point (PyExpLabSys)",
               "b": "bare executemany, 5000 rows per COMMIT",
               "c": "lab: collector -> memory spool -> writer",
@@ -198,6 +235,8 @@ def main() -> int:
         return (f"{med[x] / med[y]:.2f}x  (per round: {', '.join(f'{r:.2f}' for r in per_round)}; "
                 f"median {statistics.median(per_round):.2f}x)")
 
+    print(f"  (w)/(b) = {statistics.median(alone):.2f}x  the writer alone (write() of the same rows, 5000 per "
+          f"COMMIT, in turn with (b)); per round: {', '.join(f'{r:.2f}' for r in alone)}   goal >= 1.0x")
     print(f"  (c)/(a) = {ratio('c', 'a')}   goal >= 20x")
     print(f"  (c)/(b) = {ratio('c', 'b')}   goal >= 0.7x")
     if "d" in med:

@@ -233,6 +233,19 @@ def test_what_is_not_a_store(tmp_path, capsys):
     assert status == 2 and "does not exist" in err
 
 
+def test_command_line_mistakes_exit_2(collected, capsys):
+    config, db = collected
+    for args, message in ((["tail", db, "-f", "--format", "json"], "use --format jsonl"),
+                          (["tail", db, "-f", "--until", "1h"], "leave out --until"),
+                          (["tail", db, "--writer", "db"], "is a store, not a configuration"),
+                          (["tail", config, "--setup", "lab"], "pick the writer with --writer NAME"),
+                          (["export", db, "--since", "1m", "--until", "1h"], "the range is empty"),
+                          (["tail", db, "--setup", "a", "--table", "b"], "not both")):
+        status, _, err = lab(capsys, *args)
+        assert status == 2 and message in err, (args, err)
+    assert main(["data"]) == 2
+
+
 # -- as a person runs it: follow, a terminal, a pipe ------------------------------------------
 
 

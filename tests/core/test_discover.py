@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_core import ConfigError, Registry, hookimpl
+from lab_core import ConfigError, LabError, Registry, hookimpl
 from lab_core.catalog import find_plugin, markdown, plugin_commands
 from lab_core.cli import main
 from lab_core.config import SECTIONS, expand, load, plan
@@ -211,13 +211,16 @@ def test_every_options_table_in_the_docs_is_the_declared_one():
 def test_no_hand_made_options_table_is_left():
     for path in documents(ROOT):
         outside = re.sub(r"<!-- options: .*?<!-- /options -->", "", path.read_text(), flags=re.S)
-        assert "| option | type | default | description |" not in outside, path
+        for header in ("| option | type | default | description |", "| option | description |",
+                       "| option | default | meaning |"):
+            assert header not in outside, f"{path}: a hand-made options table; mark it (see lab_core.optiontables)"
 
 
 def test_refresh_rewrites_a_stale_table_and_knows_the_sections():
     stale_text = "intro\n<!-- options: collector section -->\n| old |\n<!-- /options -->\nafter\n"
     table = markdown_table(SECTIONS["collector"])
-    assert refresh(stale_text, Registry()) == f"intro\n<!-- options: collector section -->\n{table}<!-- /options -->\nafter\n"
+    expected = f"intro\n<!-- options: collector section -->\n{table}<!-- /options -->\nafter\n"
+    assert refresh(stale_text, Registry()) == expected
     assert set(SECTIONS) == {"configuration", "collector", "readers", "writers", "processors", "contexts",
                              "variables"}
 
@@ -270,3 +273,26 @@ def test_config_md_environment_example_expands(tmp_path, monkeypatch):
         load(path, check_only=True)
     monkeypatch.setenv("LAB_DB_PASSWORD", "s3cret")
     assert load(path, check_only=True).writers["db"] is not None
+
+
+def test_the_plugin_authors_example_declares_what_it_says(tmp_path):
+    guide = (ROOT / "docs" / "plugin-authors.md").read_text()
+    section = guide.split("## Options: declared once", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict = {}
+    exec(compile(code, "plugin-authors.md", "exec"), namespace)
+    options = {o.name: o for o in declared_options(namespace["ThermoReader"])}
+    assert (options["host"].required, options["host"].example, options["port"].default) == (True, "10.0.0.9", 4000)
+    markers = "\n".join(line.strip() for line in section.splitlines() if line.strip().startswith("<!--")) + "\n"
+    doc = tmp_path / "README.md"
+    doc.write_text(markers.replace("thermo reader", "demo reader"))
+    assert refresh(doc.read_text(), Registry()).count("| `min_interval_ms` |") == 1
+
+
+def test_a_command_table_is_the_commands_own_help():
+    text = "<!-- options: config.sample command -->\n<!-- /options -->\n"
+    assert refresh(text, Registry()) == (
+        "<!-- options: config.sample command -->\n| option | description |\n|---|---|\n"
+        "| `PLUGIN` | a plugin (modbus) or a reader, writer or processor (sqlite, deadband) |\n<!-- /options -->\n")
+    with pytest.raises(LabError, match=r"no command 'lab config sampel'; did you mean 'lab config sample'\?"):
+        refresh(text.replace("config.sample", "config.sampel"), Registry())

@@ -11,7 +11,7 @@ from lab_core import Sample, Variable
 from lab_core.readers.demo import DemoReader, parse_address
 from lab_core.testing import ReaderContract, WriterContract
 from lab_core.writers.csv import HEADER, CsvWriter
-from lab_core.writers.sqlite import SqliteWriter
+from lab_core.writers.sqlite import STATEMENT_ROWS, SqliteWriter
 
 
 class TestDemoReader(ReaderContract):
@@ -76,6 +76,42 @@ def test_sqlite_retry_does_not_duplicate_and_errors_are_skipped(tmp_path):
     assert db.execute("SELECT count(*) FROM dateplots_s1").fetchone()[0] == 2
     assert db.execute("SELECT time FROM dateplots_s1 LIMIT 1").fetchone()[0] == "1970-01-01 00:01:40.250000"
     assert writer.skipped_errors == 2
+
+
+def test_sqlite_common_and_general_batches_store_the_same_rows(tmp_path):
+    """A batch of plain floats takes the writer's short way; one with an error sample in it the
+    general way: the rows are the same."""
+    batch = [Sample(c, 1_700_000_000 + i * 0.001 + 1e-7, float(i) / 3) for i in range(300) for c in "cab"]
+    stored = []
+    for name, extra in [("plain", []), ("general", [Sample("a", 5.0, None, "broken")])]:
+        writer = SqliteWriter(path=tmp_path / f"{name}.sqlite", setup="s")
+        writer.open()
+        writer.write([Sample(c, 1.0, 0.0) for c in "cab"])  # registers the codenames
+        assert (writer._plain_rows(batch + extra) is None) == bool(extra)
+        writer.write(batch + extra)
+        writer.close()
+        db = sqlite3.connect(tmp_path / f"{name}.sqlite")
+        stored.append(db.execute("SELECT d.codename, t.time, t.value FROM dateplots_s t JOIN dateplots_descriptions d "
+                                 "ON d.id = t.type ORDER BY t.time, d.codename").fetchall())
+        db.close()
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == len(batch) + 3
+
+
+@pytest.mark.parametrize("size", [STATEMENT_ROWS - 1, STATEMENT_ROWS, 2 * STATEMENT_ROWS, 2 * STATEMENT_ROWS + 7])
+def test_sqlite_batches_of_any_size_store_every_row_once(tmp_path, size):
+    """Whole statements of STATEMENT_ROWS rows and the rest row by row; a retry adds nothing."""
+    writer = SqliteWriter(path=tmp_path / "n.sqlite", setup="n")
+    writer.open()
+    batch = [Sample(f"c{i % 7}", 1_700_000_000 + i * 0.01, i * 0.5) for i in range(size)]
+    writer.write(batch)
+    writer.write(batch)
+    writer.close()
+    db = sqlite3.connect(tmp_path / "n.sqlite")
+    stored = db.execute("SELECT d.codename, t.value FROM dateplots_n t JOIN dateplots_descriptions d "
+                        "ON d.id = t.type ORDER BY t.value").fetchall()
+    db.close()
+    assert stored == [(s.codename, s.value) for s in batch]
 
 
 def test_sqlite_setup_name_is_an_identifier(tmp_path):

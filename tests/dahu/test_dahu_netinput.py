@@ -128,3 +128,20 @@ def test_the_default_bind_is_loopback():
     finally:
         server.stop()
 
+
+
+def test_jobs_past_max_jobs_are_refused_not_queued():
+    server = serve("udp", max_jobs=2)
+    try:
+        client = DahuClient(server.address, transport="udp")
+        running = [client.start_job("example.sleep", {"t": 30}) for _ in range(2)]
+        with pytest.raises(DahuError) as caught:
+            client.start_job("example.noop", {"x": 1})
+        assert caught.value.message == ("the job server already has 2 jobs queued or running (max_jobs); "
+                                        "submit again once some are over")
+        assert client.abort(running[0])
+        assert client.wait_job(running[0], timeout=10) == "aborted"
+        job_id = client.start_job("example.noop", {"x": 1})  # room again
+        assert client.wait_job(job_id, timeout=10) == "success"
+    finally:
+        server.stop(grace=0.1)

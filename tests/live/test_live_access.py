@@ -51,20 +51,36 @@ def test_the_page_is_refused_outside_http_allow(make_server):
     assert _get(make_server(http_allow=["127.0.0.0/8"])) == b"ok\n"
 
 
-def test_idle_connections_of_one_peer_are_capped_and_time_out(make_server):
+def test_idle_connections_of_one_peer_make_room_for_a_request_and_time_out(make_server):
     server = make_server()
-    server.http.max_per_peer = 4
-    server.http.request_timeout = 0.5
+    server.http.slots.max_per_peer = 4
     idle = [socket.create_connection(server.http_address) for _ in range(4)]
     try:
-        wait_until(lambda: len(server.http._open) == 4, what="four connections accepted")
-        with socket.create_connection(server.http_address) as fifth:
-            assert _closed_within(fifth, 2.0)  # over max_per_peer: closed at once
-        assert all(_closed_within(sock, 5.0) for sock in idle)  # no request within request_timeout
-        assert _get(server) == b"ok\n"  # and then the peer is served again
+        wait_until(lambda: len(server.http.slots) == 4, what="four connections accepted")
+        assert _get(server) == b"ok\n"  # a fifth one is served: the longest-idle made room for it
+        assert _closed_within(idle[0], 2.0)
+        server.http.request_timeout = 0.5
+        late = socket.create_connection(server.http_address)
+        idle.append(late)
+        assert _closed_within(late, 5.0)  # no request within request_timeout
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_event_streams_are_never_closed_for_a_newcomer(make_server):
+    server = make_server()
+    server.http.slots.max_per_peer = 2
+    streams = [urllib.request.urlopen(f"{server.url.rstrip('/')}/events", timeout=5) for _ in range(2)]
+    try:
+        wait_until(lambda: all(s.busy for s in server.http.slots.all()) and len(server.http.slots) == 2,
+                   what="two event streams")
+        with pytest.raises(OSError):
+            _get(server)  # both slots of this peer are busy streaming: refused
+        assert all(stream.readline() for stream in streams)  # and both streams still flow
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 def test_a_bad_network_is_refused_when_configured():

@@ -48,6 +48,13 @@ def test_verified_tls_connection(throwaway_mariadb, tmp_path):
             assert cursor.fetchone()[1], "the connection is not encrypted"
         writer.close()
 
+        plain = MySQLWriter(**settings, setup="tls")  # no TLS option: TLS since the server offers it
+        plain.open()
+        with plain._connection().cursor() as cursor:
+            cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            assert cursor.fetchone()[1], "the connection is not encrypted"
+        plain.close()
+
         untrusted = MySQLWriter(**settings, setup="tls", ssl_ca=certs["other"], ssl_verify_cert=True,
                                 connect_timeout=2)
         with pytest.raises(MySQLUnavailable, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):

@@ -88,13 +88,20 @@ def test_allow_list():
         assert ask(open_.port, b"*IDN?\n") == b"LAB,SIM-DMM,0001,1.0\n"
 
 
-def test_client_limit():
+def test_client_limit_closes_the_idle_client_for_a_new_one():
     with Simulator(max_clients=1) as sim:
         with socket.create_connection(("127.0.0.1", sim.port), timeout=2) as first:
             first.sendall(b"*OPC?\n")
             assert first.recv(10) == b"1\n"
-            assert ask(sim.port, b"*OPC?\n") == b""  # the second is turned away
-        deadline = time.monotonic() + 5
-        while ask(sim.port, b"*OPC?\n") != b"1\n":  # once the server has seen the first go
-            assert time.monotonic() < deadline, "the slot was not freed"
-            time.sleep(0.05)
+            assert ask(sim.port, b"*OPC?\n") == b"1\n"  # the idle first one made room for it
+            assert first.recv(10) == b""
+
+
+def test_client_limit_refuses_a_new_one_while_the_only_slot_is_busy():
+    with Simulator(max_clients=1, latency_ms=1000) as sim:  # each answer takes a second
+        with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as first:
+            first.sendall(b"*OPC?\n")
+            time.sleep(0.3)  # the first is being answered
+            assert ask(sim.port, b"*OPC?\n") == b""  # turned away: never cut a request short
+            assert first.recv(10) == b"1\n"
+

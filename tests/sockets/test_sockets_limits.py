@@ -108,7 +108,7 @@ def test_a_connection_busy_with_a_request_is_never_closed_to_make_room(serve, ca
     release.set()
     busy.join(5)
     assert replies == [b"done"]
-    assert "every connection slot is busy" in caplog.text
+    assert "every connection slot it could take is busy" in caplog.text
 
 
 def test_refusals_are_logged_once_per_interval_with_a_count(serve, caplog):

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from .errors import LabError
-from .options import Option, declared_options, default_text, describe_type, did_you_mean
+from .options import Option, declared_options, default_text, describe_type, did_you_mean, markdown_row
 from .optiontables import options_block
 from .registry import KINDS, PluginInfo, Registry, resolve
 from .tables import format_table
@@ -76,6 +76,43 @@ def plugin_commands(registry: Registry) -> dict[str, list[Command]]:
             continue
         found.setdefault(impl.plugin_name, []).extend(_walk(subparsers))
     return found
+
+
+def command_parser(registry: Registry, name: str) -> argparse.ArgumentParser:
+    """The parser of the sub-command ``name`` (``"live"``, ``"mysql init"``), as its plugin builds it."""
+    for impl in registry.hook.lab_subcommands.get_hookimpls():
+        subparsers = argparse.ArgumentParser(prog="lab", add_help=False).add_subparsers()
+        try:
+            impl.function(subparsers=subparsers)
+        except Exception:  # noqa: S112 - reported by plugin_commands and `lab` itself
+            continue
+        parser = _find(subparsers, name.split())
+        if parser is not None:
+            return parser
+    known = [c.name for commands in plugin_commands(registry).values() for c in commands]
+    close = did_you_mean(name, known)
+    raise LabError(f"no command 'lab {name}'" + (f"; did you mean 'lab {close}'?" if close else "")
+                   + " (`lab plugins` lists the commands each plugin adds)")
+
+
+def _find(action: argparse._SubParsersAction, words: list[str]) -> argparse.ArgumentParser | None:
+    parser = action.choices.get(words[0])
+    if parser is None or len(words) == 1:
+        return parser
+    nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return _find(nested[0], words[1:]) if nested else None
+
+
+def command_table(parser: argparse.ArgumentParser) -> str:
+    """A command's options as a markdown table: option (with its value's name) and help."""
+    rows = ["| option | description |", "|---|---|"]
+    for action in parser._actions:
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) or action.help == argparse.SUPPRESS:
+            continue
+        flags = ", ".join(action.option_strings) or action.metavar or action.dest
+        value = f" {action.metavar or action.dest.upper()}" if action.option_strings and action.nargs != 0 else ""
+        rows.append(markdown_row((f"`{flags}{value}`", action.help or "")))
+    return "\n".join(rows) + "\n"
 
 
 def _walk(action: argparse._SubParsersAction, prefix: str = "") -> Iterator[Command]:

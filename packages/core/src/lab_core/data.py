@@ -380,16 +380,12 @@ class Printer:
         self.store, self.names, self.output, self.everything = store, names, output, everything
         self.last_id = 0
 
-    def print(self, points: Iterable[Point]) -> int:
-        count = 0
+    def print(self, points: Iterable[Point]) -> None:
+        names, row, point = self.names, self.output.row, None
         for point in points:
-            name = self.names.get(point.type)
-            if name is None:
-                name = self._name(point.type)
-            self.output.row(point, name)
+            row(point, names.get(point.type) or self._name(point.type))
+        if point is not None:  # following reads by id: its last point has the highest
             self.last_id = max(self.last_id, point.row_id)
-            count += 1
-        return count
 
     def _name(self, type_id: int) -> str:
         if self.everything:  # a codename registered while we read

@@ -339,9 +339,14 @@ def markdown_table(options: Sequence[Option]) -> str:
     rows = ["| option | type | default | description |", "|---|---|---|---|"]
     for o in options:
         default = default_text(o) if o.required or o.default is None else f"`{default_text(o)}`"
-        cells = (f"`{o.name}`", describe_type(o.type), default, o.description.replace("<", "&lt;"))
-        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        rows.append(markdown_row((f"`{o.name}`", describe_type(o.type), default, o.description)))
     return "\n".join(rows) + "\n"
+
+
+def markdown_row(cells: Sequence[str]) -> str:
+    """One table row; ``|`` escaped, ``<`` too in the last (prose) cell, so ``dateplots_<setup>`` shows."""
+    *first, prose = cells
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in (*first, prose.replace("<", "&lt;"))) + " |"
 
 
 def in_toml(tp: Any) -> bool:

@@ -7,9 +7,10 @@ A document marks each table it holds::
     …
     <!-- /options -->
 
-``NAME KIND`` is a component (``modbus reader``, ``sqlite writer``, ``deadband processor``)
-or a section of the configuration file (``collector section``, ``variables section``; see
-``lab_core.config.SECTIONS``). Between the markers goes ``markdown_table`` of its options,
+``NAME KIND`` is a component (``modbus reader``, ``sqlite writer``, ``deadband processor``),
+a section of the configuration file (``collector section``, ``variables section``; see
+``lab_core.config.SECTIONS``) or a sub-command's options (``live command``, ``mysql.init
+command``). Between the markers goes ``markdown_table`` of its options,
 never a hand-made copy. From the workspace root::
 
     python -m lab_core.optiontables            # rewrite the tables of every README and docs/*.md
@@ -28,7 +29,7 @@ from .errors import LabError
 from .options import Option, markdown_table
 from .registry import KINDS, Registry
 
-BLOCK = re.compile(r"<!-- options: (?P<name>\S+) (?P<kind>\S+) -->\n(?P<table>.*?)<!-- /options -->\n", re.S)
+BLOCK = re.compile(r"^<!-- options: (?P<name>\S+) (?P<kind>\S+) -->\n(?P<table>.*?)^<!-- /options -->\n", re.S | re.M)
 #: Where the tables are, relative to the workspace root.
 DOCUMENTS = ("README.md", "docs/*.md", "packages/*/README.md")
 COMMAND = "python -m lab_core.optiontables"
@@ -43,21 +44,34 @@ def options_of(registry: Registry, name: str, kind: str) -> Sequence[Option]:
             raise LabError(f"no configuration section '{name}' (sections: {', '.join(SECTIONS)})")
         return SECTIONS[name]
     if kind not in KINDS:
-        raise LabError(f"'{kind}' is not a plugin kind (kinds: {', '.join(KINDS)}, or 'section')")
+        raise LabError(f"'{kind}' is not a plugin kind (kinds: {', '.join(KINDS)}, or 'section', 'command')")
     from .options import declared_options
 
     return declared_options(registry.get_class(kind, name))
 
 
+def table_of(registry: Registry, name: str, kind: str) -> str:
+    """The markdown table a marker ``NAME KIND`` stands for; ``lab live`` is ``live command``
+    (its command-line options), ``lab mysql init`` is ``mysql.init command``."""
+    if kind == "command":
+        from .catalog import command_parser, command_table
+
+        return command_table(command_parser(registry, name.replace(".", " ")))
+    return markdown_table(options_of(registry, name, kind))
+
+
 def refresh(text: str, registry: Registry) -> str:
     """``text`` with every marked table replaced by the one its declaration gives."""
-    return BLOCK.sub(lambda m: options_block(m["name"], m["kind"], options_of(registry, m["name"], m["kind"])),
-                     text)
+    return BLOCK.sub(lambda m: marked(m["name"], m["kind"], table_of(registry, m["name"], m["kind"])), text)
 
 
 def options_block(name: str, kind: str, options: Sequence[Option]) -> str:
     """A marked options table, as a document holds it."""
-    return f"<!-- options: {name} {kind} -->\n{markdown_table(options)}<!-- /options -->\n"
+    return marked(name, kind, markdown_table(options))
+
+
+def marked(name: str, kind: str, table: str) -> str:
+    return f"<!-- options: {name} {kind} -->\n{table}<!-- /options -->\n"
 
 
 def documents(root: Path) -> list[Path]:

@@ -34,7 +34,7 @@ import attrs
 
 from . import __version__, systemd
 from .errors import ConfigError
-from .netaccess import AllowList, RefusalLog
+from .netaccess import AllowList, GuardedServer, RefusalLog
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(head=True)
 
     def _answer(self, head: bool) -> None:
+        slot = self.server.slot_of(self.request)
+        if slot is not None:
+            slot.working()  # the request is in: not to be closed for a newcomer
         path = urlsplit(self.path).path
         try:
             code, kind, body = self._route(path)
@@ -316,51 +319,30 @@ def _json(data: Any) -> bytes:
     return (json.dumps(data, indent=1, default=str) + "\n").encode()
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(GuardedServer, ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
     def __init__(self, address, status: Status, metrics, allow: AllowList, request_timeout_s: float,
-                 max_connections: int):
-        self.status, self.metrics, self.allow = status, metrics, allow
+                 max_connections: int, max_per_peer: int):
+        self.status, self.metrics = status, metrics
         self.request_timeout_s = request_timeout_s
-        self.refusals = RefusalLog(log, "status endpoint")
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self.guard(allow, RefusalLog(log, "status endpoint", noun="connection(s)"), max_connections, max_per_peer)
         self._deadlines: dict[socket.socket, float] = {}
         self._deadlines_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
-    def verify_request(self, request, client_address) -> bool:
-        if self.allow.allows(client_address[0]):
-            return True
-        self.refusals.refused(client_address[0], f"not in status_allow ({self.allow})")
-        return False
-
     def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.refusals.refused(client_address[0], "too many connections at once")
-            self.shutdown_request(request)
-            return
         with self._deadlines_lock:  # a whole request gets 2 timeouts at most, however slowly it trickles
             self._deadlines[request] = time.monotonic() + 2 * self.request_timeout_s
-        try:
-            super().process_request(request, client_address)
-        except Exception:
-            self._release(request)
-            raise
+        super().process_request(request, client_address)
 
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._release(request)
-
-    def _release(self, request) -> None:
+    def shutdown_request(self, request) -> None:
         with self._deadlines_lock:
             self._deadlines.pop(request, None)
-        self._slots.release()
+        super().shutdown_request(request)
 
     def service_actions(self) -> None:
         """Called by the accept loop every poll: cut connections past their deadline."""
@@ -379,18 +361,20 @@ class StatusServer:
     """Serves ``status`` at ``address`` (default: the settings' ``status``) to the ``allow`` networks.
 
     A request gets ``request_timeout_s`` per read or write and twice that in all; at most
-    ``max_connections`` are served at once (more are closed at once, and logged).
+    ``max_connections`` connections are open at once, ``max_per_peer`` from one address (at
+    either limit the longest-idle one, which has not sent its request yet, makes room; refusals
+    are logged at most once a minute).
     """
 
     def __init__(self, status: Status, address: tuple[str, int] | None = None,
                  allow: list[str] | tuple[str, ...] | None = None, *, request_timeout_s: float = 5.0,
-                 max_connections: int = 16):
+                 max_connections: int = 16, max_per_peer: int = 8):
         from .metrics import Metrics  # prometheus_client is imported only when an endpoint is wanted
 
         address = address or status.settings.status or ("127.0.0.1", DEFAULT_PORT)
         allow = allow if allow is not None else status.settings.status_allow
         self._server = _Server(address, status, Metrics(status), AllowList(allow, key="collector.status_allow"),
-                               request_timeout_s, max_connections)
+                               request_timeout_s, max_connections, max_per_peer)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="lab-status", daemon=True)
 

@@ -97,6 +97,8 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
                         help="clients may name JSON files inside DIR as a job's input (default: none; "
                              "clients send JSON objects)")
     parser.add_argument("--no-clean", action="store_true", help="keep finished jobs in memory, do not write them")
+    parser.add_argument("--max-jobs", type=int, default=10_000, metavar="N",
+                        help="jobs queued or running at once; more are refused (default 10000)")
     parser.add_argument("--max-finished", type=int, default=None, metavar="N",
                         help="finished jobs remembered in memory (default 1000)")
     parser.add_argument("--max-age", type=float, default=None, metavar="S",
@@ -123,7 +125,7 @@ def _service(args: argparse.Namespace, executor):
     from .service import JobService
 
     return JobService(executor, serialize=args.serialize, clean=not args.no_clean, max_wait=args.max_wait,
-                      input_dir=args.input_dir)
+                      input_dir=args.input_dir, max_jobs=args.max_jobs)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

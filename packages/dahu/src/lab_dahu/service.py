@@ -91,12 +91,17 @@ class JobService:
     the longest a ``waitJob`` blocks (seconds) before answering with the
     current state, so that one waiting client cannot hold the server.
     ``input_dir``: the directory whose JSON files clients may name as a job's
-    input (None: clients send JSON objects only).
+    input (None: clients send JSON objects only). ``max_jobs``: most jobs queued
+    or running at once; more are refused (not queued), so no client can fill the
+    server's memory with jobs.
     """
 
     def __init__(self, executor: Executor | None = None, factory: Factory | None = None, *,
                  serialize: bool = False, clean: bool = True, max_wait: float | None = 2.0,
-                 input_dir: str | os.PathLike | None = None):
+                 input_dir: str | os.PathLike | None = None, max_jobs: int = 10_000):
+        if max_jobs < 1:
+            raise LabError(f"max_jobs must be at least 1, got {max_jobs}")
+        self.max_jobs = max_jobs
         self.executor = executor
         self.factory = factory or plugin_factory
         self.serialize = serialize
@@ -222,6 +227,10 @@ class JobService:
             raise LabError("the job server is shutting down")
         if input is None or (isinstance(input, str) and not input.strip()):
             return -1
+        with self._jobs_lock:
+            if len(self._jobs) >= self.max_jobs:
+                raise LabError(f"the job server already has {self.max_jobs} jobs queued or running (max_jobs); "
+                               f"submit again once some are over")
         job = Job(plugin, client_input(input, self.input_dir), executor=self.executor, factory=self.factory)
         with self._jobs_lock:
             self._jobs[job.id] = job

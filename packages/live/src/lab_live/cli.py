@@ -30,7 +30,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     udp = parser.add_argument_group("LiveSocket receiver")
     udp.add_argument("--udp-host", default="0.0.0.0", metavar="HOST",
-                     help="address to receive LiveSocket datagrams on (default: 0.0.0.0, all interfaces)")
+                     help="address to receive LiveSocket datagrams on (default: 0.0.0.0, all interfaces, as "
+                          "PyExpLabSys's live server)")
     udp.add_argument("--udp-port", type=int, default=DEFAULT_LIVE_PORT, metavar="PORT",
                      help=f"UDP port (default: {DEFAULT_LIVE_PORT}, the customary live-server port; 0: any)")
     udp.add_argument("--no-udp", action="store_true", help="do not receive LiveSocket datagrams (pull sockets only)")
@@ -39,29 +40,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pull = parser.add_argument_group("pull sockets")
     pull.add_argument("--pull", action="append", default=[], metavar="HOST:PORT",
                       help="a DateDataPullSocket / DataPullSocket to poll with json_wn (repeat, or comma-separate; "
-                           "port defaults to 9000)")
+                           "port defaults to 9000; [::1]:9000 for IPv6)")
     pull.add_argument("--poll-interval", type=float, default=1.0, metavar="S",
-                      help="seconds between polls (default: 1)")
+                      help="seconds between polls, drift-free: due at start + k·S (default: 1)")
     pull.add_argument("--poll-timeout", type=float, default=None, metavar="S",
-                      help="seconds to wait for a reply (default: the interval, at most 2)")
+                      help="seconds to wait for each round's replies (default: the interval, at most 2)")
     page = parser.add_argument_group("dashboard")
     page.add_argument("--http-host", default="127.0.0.1", metavar="HOST",
-                      help="address to serve the page on (default: 127.0.0.1; 0.0.0.0 to share it on the network)")
+                      help="address to serve the page on (default: 127.0.0.1; 0.0.0.0 to let other machines see it)")
     page.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, metavar="PORT",
-                      help=f"HTTP port (default: {DEFAULT_HTTP_PORT}; 0: any free port)")
+                      help=f"HTTP port (default: {DEFAULT_HTTP_PORT}; 0: any free port, the bound URL is printed)")
     page.add_argument("--http-allow", action="append", metavar="NETWORK", type=network_argument,
                       help="only serve the page to this network or address (repeat; default: everyone)")
     page.add_argument("--stale-after", type=float, default=30.0, metavar="S",
                       help="mark a value stale after S seconds without a new point (default: 30)")
     page.add_argument("--history", type=int, default=1000, metavar="N",
                       help="points kept and plotted per codename (default: 1000)")
-    page.add_argument("--title", default="lab live", help="page title")
+    page.add_argument("--title", default="lab live", help="page title (default: lab live)")
     page.add_argument("--max-clients", type=int, default=100, metavar="N",
-                      help="browsers served at once (default: 100)")
+                      help="browsers served at once; more get HTTP 503 and retry every 5 s (default: 100)")
     page.add_argument("--client-timeout", type=float, default=20.0, metavar="S",
-                      help="disconnect a browser that stops reading for S seconds (default: 20)")
+                      help="disconnect a browser that stops reading for S seconds; it reconnects by itself "
+                           "(default: 20)")
     page.add_argument("--max-channels", type=int, default=5000, metavar="N",
-                      help="codenames kept at most; more are ignored (default: 5000)")
+                      help="codenames kept at most; further new ones are ignored, counted and logged once "
+                           "(default: 5000)")
     page.add_argument("--config", metavar="CONFIG.toml",
                       help="a lab configuration: its variables' units and descriptions are shown")
     page.add_argument("--unit", action="append", default=[], metavar="CODENAME=UNIT",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import socket
 import socketserver
-import threading
 import time
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -24,7 +23,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lab_core.netaccess import AllowList, RefusalLog
+from lab_core.netaccess import AllowList, GuardedServer, RefusalLog
 
 from . import __version__
 from .hub import Hub, HubClosed, TooManyClients
@@ -48,11 +47,12 @@ def load_static() -> dict[str, tuple[bytes, str]]:
     return result
 
 
-class DashboardServer(ThreadingHTTPServer):
+class DashboardServer(GuardedServer, ThreadingHTTPServer):
     """The page's HTTP server. Nobody can squat it: ``allow`` (networks) says who may connect,
     one peer address holds at most ``max_per_peer`` connections and all peers ``max_connections``
-    (more are closed at once, and counted in a log line at most once a minute), and a request
-    must arrive within ``request_timeout`` s of connecting."""
+    (at either limit the longest-idle connection, one that has not sent its request yet, makes
+    room; refusals are counted in a log line at most once a minute), and a request must arrive
+    within ``request_timeout`` s of connecting."""
 
     daemon_threads = True
     block_on_close = False
@@ -61,12 +61,9 @@ class DashboardServer(ThreadingHTTPServer):
                  write_timeout: float = 20.0, keepalive: float = 15.0, min_event_gap: float = 0.05,
                  allow: Sequence[str] | None = None, max_per_peer: int = 16, max_connections: int = 256,
                  request_timeout: float = 5.0):
-        self.allow = AllowList(allow)
-        self.max_per_peer, self.max_connections = max_per_peer, max_connections
+        self.guard(AllowList(allow), RefusalLog(log, f"dashboard on http {address[0]}:{address[1]}",
+                                                noun="connection(s)"), max_connections, max_per_peer)
         self.request_timeout = request_timeout
-        self.refusals = RefusalLog(log, f"dashboard on http {address[0]}:{address[1]}", noun="connection(s)")
-        self._open: dict[Any, str] = {}  # accepted connection -> peer host
-        self._open_lock = threading.Lock()
         self.hub = hub
         self.title = title
         self.write_timeout = write_timeout
@@ -84,27 +81,6 @@ class DashboardServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
         self.refusals.what = f"dashboard on http {self.server_name}:{self.server_port}"
 
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        host = client_address[0]
-        if not self.allow.allows(host):
-            self.refusals.refused(host, f"not in allow ({self.allow})")
-            return False
-        with self._open_lock:
-            if len(self._open) >= self.max_connections:
-                reason = f"{self.max_connections} connections open (max_connections)"
-            elif sum(h == host for h in self._open.values()) >= self.max_per_peer:
-                reason = f"{self.max_per_peer} connections open from this peer (max_per_peer)"
-            else:
-                self._open[request] = host
-                return True
-        self.refusals.refused(host, reason)
-        return False
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.pop(request, None)
-        super().shutdown_request(request)
-
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("error serving %s", client_address, exc_info=True)
 
@@ -121,6 +97,9 @@ class DashboardHandler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         parsed = super().parse_request()
         self.connection.settimeout(self.server.write_timeout)  # the request is in: now the reply's timeout
+        slot = self.server.slot_of(self.request)
+        if slot is not None:
+            slot.working()  # an event stream stays busy until it ends: never closed for a newcomer
         return parsed
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name

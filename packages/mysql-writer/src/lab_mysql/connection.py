@@ -8,6 +8,7 @@ zero. PyMySQL is imported here, on first connect, never by the plugin module.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -172,11 +173,30 @@ class ConnectionSettings:
 
     def connect(self):
         """A new PyMySQL connection (autocommit off, UTC, strict); ``MySQLUnavailable`` if unreachable."""
-        import pymysql
-
         try:
-            return pymysql.connect(**self.connect_kwargs())
+            return connection_class()(**self.connect_kwargs())
         except Exception as exc:
             if is_connection_error(exc):
                 raise MySQLUnavailable(f"cannot reach MySQL/MariaDB at {self.describe()}: {exc}") from exc
             raise
+
+
+@functools.cache
+def connection_class():
+    """PyMySQL's connection, except that its "TLS if the server offers it" default (no TLS option
+    given) uses one TLS context per process: PyMySQL makes one per connection, loading the system's
+    CA certificates each time (tens of ms of CPU per connection). It is the context PyMySQL would
+    make (that mode checks no certificate); TLS options still get a context of their own."""
+    import pymysql
+
+    class Connection(pymysql.connections.Connection):
+        preferred_context = None
+
+        def _create_ssl_ctx(self, sslp):
+            if sslp != {}:
+                return super()._create_ssl_ctx(sslp)
+            if Connection.preferred_context is None:  # two threads may both make one: harmless
+                Connection.preferred_context = super()._create_ssl_ctx(sslp)
+            return Connection.preferred_context
+
+    return Connection

@@ -1,8 +1,12 @@
 """Exactly-once batched inserts: the part the continuous writer and the data-set writer share.
 
-A batch is one ``executemany`` of a plain ``INSERT … VALUES (%s, …)`` (PyMySQL
-rewrites it into one multi-row statement) and one ``COMMIT``. What can go wrong,
-and what happens:
+A batch is one multi-row ``INSERT`` (several only past ``MAX_STATEMENT``
+characters, as PyMySQL's ``executemany`` splits) and one ``COMMIT``. The
+statement is built here rather than by ``executemany``: the same literals,
+but ints and floats are written without PyMySQL's per-value dispatch, and a
+writer may hand its rows' text ready-made (``send(…, texts)``). Anything else
+is escaped by PyMySQL itself (``Connection.escape``). What can go wrong, and
+what happens:
 
 * the connection breaks before ``COMMIT`` was sent: the server rolls the
   transaction back; the batch is simply sent again later;
@@ -22,6 +26,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import re
 import socket
 from collections.abc import Callable, Container, Hashable, Sequence
 from typing import Any
@@ -33,6 +38,60 @@ from .connection import ConnectionSettings, is_connection_error, is_data_error
 log = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
+
+#: Longest INSERT text sent at once (PyMySQL's ``executemany`` limit; servers accept at least 4 MB).
+MAX_STATEMENT = 1_024_000
+_VALUES = re.compile(r"^(.+?\bVALUES\s*)\(\s*%s(?:\s*,\s*%s)*\s*\)(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def split_insert(sql: str) -> tuple[str, str]:
+    """``INSERT … VALUES (%s, …) [tail]`` -> (``INSERT … VALUES ``, `` [tail]``), to put row texts between."""
+    match = _VALUES.match(sql)
+    if match is None:
+        raise ValueError(f"insert_sql must be INSERT ... VALUES (%s, ...) [...], got {sql!r}")
+    return match.group(1), match.group(2)
+
+
+def float_literal(value: float) -> str:
+    """A float as PyMySQL writes it (``escape_float``): its repr, with ``e0`` so the server reads a double."""
+    text = repr(value)
+    if "e" in text:
+        return text
+    if value - value != 0.0:  # NaN, ±inf: refused as PyMySQL refuses them
+        import pymysql
+
+        raise pymysql.err.ProgrammingError(f"{text} can not be used with MySQL")
+    return text + "e0"
+
+
+def row_literal(row: Sequence[Any], escape: Callable[[Any], str]) -> str:
+    """``(v1,v2,…)``: the literals ``cursor.mogrify("(%s, …)", row)`` writes (``escape``: the connection's)."""
+    parts = []
+    for value in row:
+        kind = type(value)
+        if kind is float:
+            parts.append(float_literal(value))
+        elif kind is int:  # not bool (PyMySQL writes True as 1 too, via its own encoder)
+            parts.append(str(value))
+        else:
+            parts.append(escape(value))
+    return f"({','.join(parts)})"
+
+
+def insert_statements(head: str, tail: str, texts: Sequence[str], limit: int = MAX_STATEMENT) -> list[str]:
+    """``head`` + row texts joined by commas + ``tail``, in as few statements as stay within ``limit``."""
+    whole = f"{head}{','.join(texts)}{tail}"
+    if len(whole) <= limit and whole.isascii():  # the common case: one statement, no per-row count
+        return [whole]
+    statements, start, size = [], 0, len(head) + len(tail)
+    for i, text in enumerate(texts):
+        length = len(text) if text.isascii() else len(text.encode())
+        if size + length + 1 > limit and i > start:
+            statements.append(f"{head}{','.join(texts[start:i])}{tail}")
+            start, size = i, len(head) + len(tail)
+        size += length + 1
+    statements.append(f"{head}{','.join(texts[start:])}{tail}")
+    return statements
 
 
 def row_stored(conn, check_sql: str, row_id: int, expected: Container[Hashable] | None = None,
@@ -57,7 +116,7 @@ class BatchInserter:
     """Connection handling and exactly-once batch inserts; subclasses set the SQL and row shapes."""
 
     settings: ConnectionSettings
-    #: ``INSERT INTO t (…) VALUES (%s, …)`` (plain, so PyMySQL makes it one statement)
+    #: ``INSERT INTO t (…) VALUES (%s, …) [ON DUPLICATE KEY …]``: the row texts go in place of ``(%s, …)``
     insert_sql: str = ""
     #: ``SELECT <the inserted columns> FROM t WHERE id = %s`` or "" when there is no AUTO_INCREMENT id
     check_sql: str = ""
@@ -103,18 +162,28 @@ class BatchInserter:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def send(self, rows: list[Row], samples: list[Sample]) -> None:
-        """Store ``rows`` (made from ``samples``, one each) in one transaction, exactly once, or raise."""
+    def send(self, rows: list[Row], samples: list[Sample], texts: list[str] | None = None) -> None:
+        """Store ``rows`` (made from ``samples``, one each) in one transaction, exactly once, or raise.
+
+        ``texts``, if given, are the rows as SQL, one each (what ``row_literal`` makes of them).
+        """
         if not rows:
             return
         conn = self._connection()
         if self._uncertain is not None:
-            rows, samples = self._resolve(conn, rows, samples)
+            left, samples = self._resolve(conn, rows, samples)
+            if len(left) != len(rows):
+                texts = None  # some were stored: the texts no longer match
+            rows = left
             if not rows:
                 return
+        if texts is None:
+            texts = [row_literal(row, conn.escape) for row in rows]
+        head, tail = split_insert(self.insert_sql)
         cursor = conn.cursor()
         try:
-            cursor.executemany(self.insert_sql, rows)
+            for statement in insert_statements(head, tail, texts):
+                cursor.execute(statement)
             last_id = cursor.lastrowid or 0
         except Exception as exc:
             if is_data_error(exc):

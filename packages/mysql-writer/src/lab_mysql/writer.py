@@ -1,8 +1,9 @@
 """The ``mysql`` writer: PyExpLabSys "new style" continuous tables in MySQL/MariaDB.
 
-One batch is one multi-row ``INSERT`` (PyMySQL's ``executemany`` rewrites the
-plain ``VALUES (%s, %s, %s)`` into one statement) and one ``COMMIT``. The
-guarantees the core's delivery worker builds on:
+One batch is one multi-row ``INSERT`` and one ``COMMIT``. The statement's text
+is made as the rows are checked (ids, time text and float literals, the way
+PyMySQL writes them, without its per-value escaping). The guarantees the
+core's delivery worker builds on:
 
 * ``write`` hands the whole batch off or raises; a connection lost at any
   point is re-made on the next ``write`` (the delivery worker waits with a
@@ -270,17 +271,19 @@ class MySQLWriter(BatchInserter, Writer):
     def write(self, batch: Sequence[Sample]) -> None:
         if not self._ready:
             self.open()
-        rows, samples = self._rows(batch)
-        self.send(rows, samples)
+        rows, samples, texts = self._rows(batch)
+        self.send(rows, samples, texts)
         self.skipped_errors += sum(1 for s in batch if s.error is not None)
 
-    def _rows(self, batch: Sequence[Sample]) -> tuple[list[Row], list[Sample]]:
-        """Rows to insert and their samples, or ``RejectedSamples`` for those that can never be rows."""
+    def _rows(self, batch: Sequence[Sample]) -> tuple[list[Row], list[Sample], list[str] | None]:
+        """Rows to insert, their samples and (common case) their SQL text, or ``RejectedSamples``
+        for those that can never be rows."""
         # The common case first: finite floats, known codenames, times in range, no error samples.
         ids, fmt = self._ids, self._format
         low, high = self._range
         rows: list[Row] = []
-        append = rows.append
+        texts: list[str] = []
+        append, append_text = rows.append, texts.append
         last_t, text = None, ""
         for s in batch:
             value, t = s.value, s.time
@@ -292,9 +295,13 @@ class MySQLWriter(BatchInserter, Writer):
             if t != last_t:  # points read together share their time: format it once
                 last_t, text = t, fmt(t)
             append((type_id, text, value))
+            # float_literal's text, inline (the value is finite); ids are ints and the time text
+            # is digits and separators: nothing in the row needs escaping
+            number = repr(value)
+            append_text(f"({type_id},'{text}',{number})" if "e" in number else f"({type_id},'{text}',{number}e0)")
         else:
-            return rows, list(batch)
-        return self._checked_rows(batch)
+            return rows, list(batch), texts
+        return (*self._checked_rows(batch), None)
 
     def _checked_rows(self, batch: Sequence[Sample], looked_again: bool = False) -> tuple[list[Row], list[Sample]]:
         """``_rows`` for a batch with something unusual in it: convert what can be, refuse the rest."""

@@ -22,7 +22,6 @@ A reading beyond the configured range answers SCPI's overload value ``+9.9E+37``
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import random
@@ -33,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from lab_core.netaccess import AllowList, RefusalLog
+from lab_core.netaccess import AllowList, GuardedServer, RefusalLog
 
 from .protocol import split
 
@@ -228,6 +227,7 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock, server = self.request, self.server
+        slot = server.slot_of(sock)
         sock.settimeout(server.idle_timeout_s)
         buffer = b""
         try:
@@ -238,9 +238,11 @@ class _Handler(socketserver.BaseRequestHandler):
                 buffer += chunk
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
+                    slot.working()
                     reply = server.answer(line.decode("ascii", "replace").rstrip("\r"))
                     if reply is not None:
                         sock.sendall(reply.encode("ascii", "replace") + b"\n")
+                    slot.waiting()  # between messages this connection may make room for a new one
                 if len(buffer) > MAX_LINE:
                     log.warning("scpi simulator: a message from %s is longer than %d bytes; closing",
                                 self.client_address[0], MAX_LINE)
@@ -249,34 +251,17 @@ class _Handler(socketserver.BaseRequestHandler):
             return
 
 
-class _Server(socketserver.ThreadingTCPServer):
+class _Server(GuardedServer, socketserver.ThreadingTCPServer):
     allow_reuse_address = True  # restart on the same port at once
     daemon_threads = True
 
     def __init__(self, address, instrument: Instrument, allow: AllowList, max_clients: int, latency_s: float,
                  idle_timeout_s: float):
-        self.instrument, self.allow, self.max_clients = instrument, allow, max_clients
-        self.latency_s, self.idle_timeout_s = latency_s, idle_timeout_s
+        self.instrument, self.latency_s, self.idle_timeout_s = instrument, latency_s, idle_timeout_s
         self.lock = threading.Lock()
-        self.clients: set[socket.socket] = set()
-        self.refusals = RefusalLog(log, "scpi simulator")
+        # one bench PC usually holds every connection, so the per-peer limit is the total
+        self.guard(allow, RefusalLog(log, "scpi simulator", noun="connection(s)"), max_clients, max_clients)
         super().__init__(address, _Handler)
-
-    def verify_request(self, request, client_address) -> bool:
-        if not self.allow.allows(client_address[0]):
-            self.refusals.refused(client_address[0], f"not in allow ({self.allow})")
-            return False
-        with self.lock:
-            if len(self.clients) >= self.max_clients:
-                self.refusals.refused(client_address[0], f"already {self.max_clients} client(s)")
-                return False
-            self.clients.add(request)
-        return True
-
-    def shutdown_request(self, request) -> None:
-        with self.lock:
-            self.clients.discard(request)
-        super().shutdown_request(request)
 
     def answer(self, message: str) -> str | None:
         if self.latency_s:
@@ -316,11 +301,8 @@ class Simulator:
         if server is None:
             return
         server.shutdown()
-        with server.lock:
-            clients = list(server.clients)
-        for client in clients:
-            with contextlib.suppress(OSError):  # already gone
-                client.shutdown(socket.SHUT_RDWR)
+        for slot in server.slots.all():
+            slot.close()
         server.server_close()
         if self._thread is not None:
             self._thread.join(5)

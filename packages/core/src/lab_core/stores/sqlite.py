@@ -84,8 +84,7 @@ class SqliteStore(Store):
         if newest is not None:
             rows = reversed(rows.fetchall())
         parse = dt.datetime.fromisoformat
-        for row_id, text, type_id, value in rows:
-            yield Point(row_id, parse(text), type_id, value)
+        yield from (Point(row_id, parse(text), type_id, value) for row_id, text, type_id, value in rows)
 
     def last_id(self) -> int:
         return self._db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {quote_sqlite(self.table)}").fetchone()[0]

@@ -3,18 +3,45 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import pytest
 
 from ..contracts import Reader, StreamProcessor, Writer
-from ..errors import RejectedSamples
+from ..errors import LabError, RejectedSamples
 from ..model import Sample, Variable
 from ..options import undeclared
 from ..registry import Registry
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
-class ReaderContract:
+
+class _SampleContract:
+    """``lab config sample NAME`` prints a configuration that loads as printed."""
+
+    plugin_name: str | None = None
+
+    def test_config_sample_loads(self):
+        if self.plugin_name is None:
+            pytest.skip("set plugin_name to check `lab config sample`")
+        from ..config import expand, plan
+        from ..sample import sample
+
+        registry = Registry()
+        text = sample(registry, [self.plugin_name])
+        try:
+            plan(expand(tomllib.loads(text)), registry)
+        except LabError as exc:
+            pytest.fail(f"`lab config sample {self.plugin_name}` does not load: {exc}. Give each required "
+                        "option an Example(...) in its Annotated declaration (and a reader an example_address "
+                        f"its check_address accepts). The sample:\n{text}")
+
+
+class ReaderContract(_SampleContract):
     """What every reader promises. Provide the ``reader`` and ``variables`` fixtures;
     optionally ``bad_variable`` (a variable whose read fails) and ``plugin_name``."""
 
@@ -75,7 +102,7 @@ class ReaderContract:
         assert isinstance(reader, cls)
 
 
-class WriterContract:
+class WriterContract(_SampleContract):
     """What every writer promises. Provide ``writer`` and ``read_back(writer)``; optionally
     ``plugin_name``. ``read_back`` returns ``[(codename, time, value), …]`` for what arrived."""
 
@@ -152,7 +179,7 @@ class WriterContract:
         assert isinstance(writer, cls)
 
 
-class StreamProcessorContract:
+class StreamProcessorContract(_SampleContract):
     """What every stream processor promises. Provide ``processor`` (a fresh instance),
     ``variable`` (one it can process) and ``samples`` (a list of that variable's samples in
     time order); optionally ``plugin_name``."""

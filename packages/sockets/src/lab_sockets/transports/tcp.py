@@ -30,7 +30,7 @@ import threading
 import time
 from typing import Annotated, Any
 
-from lab_core.netaccess import AllowList, RefusalLog
+from lab_core.netaccess import AllowList, ConnectionSlots, RefusalLog, Slot
 
 from .base import Connection, Peer, SocketTransport, bind, wake_address
 
@@ -96,15 +96,14 @@ def _recv_exactly_or_fail(sock: socket.socket, size: int, deadline: float | None
 
 
 class _Client:
-    """The server's record of one open connection."""
+    """The server's record of one open connection: its socket, thread and slot."""
 
-    __slots__ = ("sock", "host", "thread", "idle_since", "busy")
+    __slots__ = ("sock", "thread", "slot")
 
-    def __init__(self, sock: socket.socket, host: str):
-        self.sock, self.host = sock, host
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
         self.thread: threading.Thread | None = None
-        self.idle_since = time.monotonic()
-        self.busy = False
+        self.slot: Slot | None = None
 
     def close_from_server(self, finish_reply: bool = False) -> None:
         """Wake the connection's thread (its recv returns) so it closes the socket itself;
@@ -130,10 +129,6 @@ class TcpTransport(SocketTransport):
                  allow: Annotated[list[str] | None, "client networks allowed (default: everyone)"] = None,
                  **options: Any):
         super().__init__(handler, host=host, port=port, **options)
-        if max_connections < 1 or max_per_peer < 1:
-            raise ValueError("max_connections and max_per_peer must be at least 1")
-        self.max_connections = max_connections
-        self.max_per_peer = max_per_peer
         self.max_message = max_message
         self.first_frame_timeout = first_frame_timeout
         self.frame_timeout = frame_timeout
@@ -141,6 +136,7 @@ class TcpTransport(SocketTransport):
         self.backlog = backlog
         self.allow = AllowList(allow)
         self.refusals = RefusalLog(log, f"tcp transport on port {port}", noun="connection(s)")
+        self.slots = ConnectionSlots(max_connections, max_per_peer, self.refusals)
         self._lock = threading.Lock()
         self._clients: dict[socket.socket, _Client] = {}
 
@@ -179,39 +175,16 @@ class TcpTransport(SocketTransport):
             self.refusals.refused(host, f"not in allow ({self.allow})")
             conn.close()
             return
-        client = _Client(conn, host)
-        with self._lock:
-            victim = self._make_room(host)
-            if victim is not None or self._has_room(host):
-                if victim is not None:
-                    del self._clients[victim.sock]
-                client.thread = threading.Thread(target=self._serve, args=(client, address), daemon=True,
-                                                 name=f"lab-sockets tcp {self._address[1]} {address}")
-                self._clients[conn] = client
-            else:
-                client = None
-        if client is None:
-            self.refusals.refused(host, "every connection slot is busy with a request")
+        client = _Client(conn)
+        client.slot = self.slots.admit(host, close=lambda: client.close_from_server(finish_reply=True))
+        if client.slot is None:
             conn.close()
             return
-        if victim is not None:
-            log.debug("tcp: closing the connection from %s idle for %.1f s to make room for %s",
-                      victim.host, time.monotonic() - victim.idle_since, host)
-            victim.close_from_server(finish_reply=True)
+        client.thread = threading.Thread(target=self._serve, args=(client, address), daemon=True,
+                                         name=f"lab-sockets tcp {self._address[1]} {address}")
+        with self._lock:
+            self._clients[conn] = client
         client.thread.start()
-
-    def _has_room(self, host: str) -> bool:
-        return (len(self._clients) < self.max_connections
-                and sum(c.host == host for c in self._clients.values()) < self.max_per_peer)
-
-    def _make_room(self, host: str) -> _Client | None:
-        """The longest-idle connection to close for a new one from ``host``, if a limit is reached."""
-        if self._has_room(host):
-            return None
-        same_peer = [c for c in self._clients.values() if c.host == host]
-        pool = same_peer if len(same_peer) >= self.max_per_peer else list(self._clients.values())
-        idle = [c for c in pool if not c.busy]
-        return min(idle, key=lambda c: c.idle_since) if idle else None
 
     # -- serving --------------------------------------------------------------------------
 
@@ -225,16 +198,16 @@ class TcpTransport(SocketTransport):
                                      frame_timeout=self.frame_timeout)
                 if request is None:
                     break
-                client.busy = True
+                client.slot.working()
                 try:
                     reply = self.handler(request, peer)
                 except Exception:
                     log.exception("tcp handler failed on a request of %d bytes from %s", len(request), address)
                     reply = None
-                client.idle_since, client.busy = time.monotonic(), False  # may make room now: the reply
-                conn.settimeout(self.frame_timeout)                        # still goes out whole
+                client.slot.waiting()                # may make room now: the reply still goes out whole
+                conn.settimeout(self.frame_timeout)
                 conn.sendall(frame(b"" if reply is None else reply))
-                start_by = None if self.idle_timeout is None else client.idle_since + self.idle_timeout
+                start_by = None if self.idle_timeout is None else client.slot.idle_since + self.idle_timeout
                 finish_by = None
         except TimeoutError:
             log.debug("tcp connection from %s timed out (no complete request in time): closed", address)
@@ -242,9 +215,9 @@ class TcpTransport(SocketTransport):
             if not self._stopping:
                 log.info("tcp connection from %s closed: %s", address, exc)
         finally:
+            self.slots.release(client.slot)
             with self._lock:
-                if self._clients.get(conn) is client:
-                    del self._clients[conn]
+                self._clients.pop(conn, None)
             conn.close()
 
     def stop(self) -> None:
@@ -274,9 +247,8 @@ class TcpTransport(SocketTransport):
 
     @property
     def connections(self) -> int:
-        """How many connections are open now."""
-        with self._lock:
-            return len(self._clients)
+        """How many connections hold a slot now (one closed to make room no longer does)."""
+        return len(self.slots)
 
 
 class TcpConnection(Connection):
