@@ -193,13 +193,13 @@ def test_sqlite_unknown_codename_without_registration_is_set_aside_not_retried(t
 @given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
 def test_sqlite_time_text_is_what_datetime_gives(t):
     """The cached formatting gives datetime's text of ``t`` cut (not rounded) to the microsecond, as
-    MySQL/MariaDB cut PyExpLabSys's FROM_UNIXTIME(t) (#17): the decimal digits of repr(t) beyond the sixth."""
+    MySQL/MariaDB cut PyExpLabSys's FROM_UNIXTIME(t) (#17): the exact binary value, cut at the microsecond."""
     import datetime as dt
     import decimal
 
     from lab_core.writers.sqlite import sql_time
 
-    cut = decimal.Decimal(repr(t)).quantize(decimal.Decimal("0.000001"), rounding=decimal.ROUND_DOWN)
+    cut = decimal.Decimal(t).quantize(decimal.Decimal("0.000001"), rounding=decimal.ROUND_DOWN)
     whole = int(cut)
     expected = dt.datetime.fromtimestamp(whole, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     assert sql_time(t) == f"{expected}.{int((cut - whole) * 1_000_000):06d}"

@@ -39,7 +39,7 @@ def test_init_creates_tables_and_registers_codenames(mariadb, capsys):
     assert main([*args, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["tables"]["dateplots_dummy"].startswith("exists")
-    assert result["codenames"]["dummy_cos"] == {"id": 2, "created": False}
+    assert result["codenames"]["dummy_cos"] == {"id": 2, "created": False, "filled": []}
 
 
 def test_init_datasets_and_datetime(mariadb, capsys):

@@ -117,6 +117,20 @@ def test_mixed_fleet_on_pyexplabsys_tables_rows_agree(mariadb):
     assert [split_time(t) for t, _ in points[:2]] == [(1_700_000_000, 999_999), (1_700_000_001, 123_456)]
 
 
+def test_times_are_cut_as_the_server_cuts_from_unixtime(mariadb):
+    """What PyExpLabSys sends is a double; the server cuts its exact binary value at the microsecond.
+    lab's writers must store the same microsecond for every time (repr's digits are wrong for ~1 in 5)."""
+    import random
+
+    rng = random.Random(17)
+    times = [1_796_000_000 + rng.random() * 1e5 for _ in range(1000)] + [round(t, 6) for t in EDGY]
+    rows = query(mariadb, "SELECT " + ", ".join(["UNIX_TIMESTAMP(FROM_UNIXTIME(%s)) DIV 1, "
+                                                 "MICROSECOND(FROM_UNIXTIME(%s))"] * len(times)),
+                 [t for t in times for _ in range(2)])[0]
+    server = list(zip(rows[::2], rows[1::2]))
+    assert [split_time(t) for t in times] == [(int(s), us) for s, us in server]
+
+
 def test_old_logger_stores_nothing_on_lab_innodb_tables(mariadb):
     """Why --pyexplabsys exists: PyExpLabSys's old ContinuousLogger never commits."""
     init(mariadb, "plain")

@@ -7,6 +7,7 @@ then be gone. Databases made here have throwaway names and are dropped afterward
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -83,23 +84,28 @@ def connection_flags(settings: dict) -> list[str]:
     return ["--host", settings["host"], "--port", str(settings["port"]), "--user", settings["user"]]
 
 
-def test_init_config_registers_what_each_writer_writes(mariadb, new_database, tmp_path, monkeypatch):
+def test_init_config_registers_what_each_writer_writes(mariadb, new_database, tmp_path, monkeypatch, capsys):
     """Two writers, two databases (one made by --create-database); each gets the codenames of the
-    contexts it writes, with descriptions, and units where its descriptions table has a unit column."""
+    contexts it writes, with descriptions, and units where its descriptions table has a unit column
+    (filled in where an existing row has none, never overwritten)."""
     monkeypatch.setenv(PASSWORD_VARIABLE, mariadb["password"])
     execute(mariadb, "CREATE TABLE dateplots_descriptions (id SMALLINT UNSIGNED NOT NULL PRIMARY KEY, "
-                     "codename CHAR(255) NOT NULL UNIQUE, description CHAR(255) NULL, unit CHAR(32) NULL)")
+                     "codename CHAR(255) NOT NULL UNIQUE, description CHAR(255) NULL, unit CHAR(32) NULL)",
+            "INSERT INTO dateplots_descriptions VALUES (5, 'everywhere', NULL, NULL), (6, 'kept', 'Kept', 'K')")
     config = tmp_path / "lab.toml"
     config.write_text("[readers.demo]\n" + writer_table("here", mariadb, mariadb["database"], "here")
                       + writer_table("there", mariadb, new_database, "there")
                       + "[[contexts]]\nid = 1\nwriters = [\"here\"]\n"
                       + variable(1, "only_here", 'description = "Only here"\n')
+                      + variable(2, "kept", 'description = "Not this"\nunit = "V"\n')
                       + "[[contexts]]\nid = 2\n"
                       + variable(1, "everywhere", 'unit = "degC"\ndescription = "Oven temperature"\n'))
     assert main(["mysql", "init", "--config", str(config), "--create-database"]) == 0
+    assert "codename everywhere: id 5 (already registered; its empty description and unit filled)" \
+        in capsys.readouterr().out
     there = {**mariadb, "database": new_database}
-    assert query(mariadb, "SELECT codename, description, unit FROM dateplots_descriptions ORDER BY id") == [
-        ("only_here", "Only here", None), ("everywhere", "Oven temperature", "degC")]
+    assert query(mariadb, "SELECT id, codename, description, unit FROM dateplots_descriptions ORDER BY id") == [
+        (5, "everywhere", "Oven temperature", "degC"), (6, "kept", "Kept", "K"), (7, "only_here", "Only here", None)]
     assert query(there, "SELECT codename, description FROM dateplots_descriptions") == [
         ("everywhere", "Oven temperature")]
     assert {r[0] for r in query(there, "SHOW TABLES")} == {"dateplots_descriptions", "dateplots_there"}
@@ -174,3 +180,27 @@ def test_the_flags_of_a_hint_connect_as_the_writer_does():
                                         "/etc/my certs/ca.pem", "--ssl-verify-cert", "--database", "lab"]
     on_socket = ConnectionSettings.from_options(database="lab", unix_socket="/run/mysqld/mysqld.sock")
     assert on_socket.command_flags() == ["--socket", "/run/mysqld/mysqld.sock", "--database", "lab"]
+
+
+def test_the_readme_example_init_from_the_configuration(mariadb_server, new_database, tmp_path):
+    """The README's configuration, pointed at the test server and a new database: `lab mysql init
+    --config lab.toml --create-database` (as the README gives it, without the admin login) makes
+    all it needs, and `lab doctor` then finds nothing."""
+    from readme import ROOT
+
+    readme = (ROOT / "packages/mysql-writer/README.md").read_text()
+    command = next(line.strip() for line in readme.splitlines() if line.startswith("    lab mysql init --config"))
+    toml = re.search(r"```toml\n(.*?)```", readme.split("\n## Example\n", 1)[1], re.S)[1]
+    settings = {"host": mariadb_server["host"], "user": mariadb_server["user"], "database": new_database}
+    for key, value in settings.items():
+        toml = re.sub(rf'^{key} = "[^"]*"', f'{key} = "{value}"', toml, count=1, flags=re.M)
+    toml = toml.replace("[writers.db]", f"[writers.db]\nport = {mariadb_server['port']}")
+    (tmp_path / "lab.toml").write_text(toml)
+    env = {**shell_env(mariadb_server), "LAB_DB_PASSWORD": mariadb_server["password"]}
+    command = command.replace(" --user admin -p", "")
+    done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "codename dummy_sine_one: id 1 (registered)" in done.stdout
+    doctor = subprocess.run([*LAB, "doctor", "lab.toml"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert doctor.returncode == ExitCode.OK and "no problems found" in doctor.stdout, doctor.stdout

@@ -52,7 +52,7 @@ def add_commands(subparsers) -> None:
                       help="register the codenames CONFIG's mysql writers write, each writer in its own "
                            "database and tables; a CONFIG without mysql writers: its variables' codenames, "
                            "with --database and --setup (a description given with --codename wins; "
-                           "existing rows are left as they are)")
+                           "registered codenames keep their ids and texts, only empty ones are filled)")
     init.add_argument("--create-database", action="store_true", help="create the database if it does not exist")
     init.add_argument("--datasets", action="store_true",
                       help="also create measurements_SETUP and xy_values_SETUP (data sets)")
@@ -303,8 +303,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         for table, state in result["tables"].items():
             print(f"table {table}: {state}")
         for codename, item in result["codenames"].items():
+            filled = f"; its empty {' and '.join(item['filled'])} filled" if item["filled"] else ""
             print(f"codename {codename}: id {item['id']} "
-                  f"({'registered' if item['created'] else 'already registered'})")
+                  f"({'registered' if item['created'] else 'already registered'}{filled})")
         for note in result["notes"]:
             print(f"note: {note}", file=sys.stderr)
     return 0
@@ -341,9 +342,11 @@ def _init(args: argparse.Namespace, target: Target) -> dict:
         conn.commit()
         result["notes"] += _table_notes(info, args.pyexplabsys) if info is not None else []
         for codename, (description, unit) in target.codenames.items():
-            new_id, created = schema.register_codename(conn, codename, description, target.descriptions,
-                                                       unit=unit if has_unit else None)
-            result["codenames"][codename] = {"id": new_id, "created": created}
+            unit = unit if has_unit else None
+            new_id, created = schema.register_codename(conn, codename, description, target.descriptions, unit=unit)
+            filled = [] if created else schema.fill_empty(conn, codename, {"description": description, "unit": unit},
+                                                          target.descriptions)
+            result["codenames"][codename] = {"id": new_id, "created": created, "filled": filled}
     except pymysql.err.MySQLError as exc:
         raise LabError(f"lab mysql init failed on {target.settings.describe()}: {exc}") from None
     finally:

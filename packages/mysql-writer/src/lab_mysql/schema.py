@@ -416,3 +416,18 @@ def register_codename(connection, codename: str, description: str | None = None,
                     continue
                 raise
     raise AssertionError("unreachable")
+
+
+def fill_empty(connection, codename: str, texts: dict[str, str | None], table: str = DESCRIPTIONS) -> list[str]:
+    """Set the columns of ``texts`` (``{"description": …, "unit": …}``) of ``codename``'s row where
+    they are empty: an existing text is never overwritten. Returns the columns it filled."""
+    filled = []
+    with connection.cursor() as cursor:
+        for column, text in texts.items():
+            if text:
+                cursor.execute(f"UPDATE {quote(table)} SET {quote(column)} = %s WHERE codename = %s "
+                               f"AND ({quote(column)} IS NULL OR {quote(column)} = '')", (text, codename))
+                if cursor.rowcount:
+                    filled.append(column)
+    connection.commit()
+    return filled

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import math
 import os
 import re
 import sqlite3
@@ -45,13 +44,11 @@ SETUP_NAME = re.compile(r"^[A-Za-z0-9_]{1,48}$")
 
 def split_time(t: float) -> tuple[int, int]:
     """Unix time -> ``(whole seconds, microseconds)``, truncated as MySQL/MariaDB truncate
-    ``FROM_UNIXTIME(t)`` (what PyExpLabSys sends): the digits of ``repr(t)`` beyond the sixth are cut."""
-    text = repr(float(t))
-    whole, dot, fraction = text.partition(".")
-    if not dot or "e" in text or text[0] == "-" or not whole.isdigit():  # rare forms: cut the binary value
-        s = math.floor(t)
-        return s, min(int((t - s) * 1e6), 999_999)
-    return int(whole), int((fraction + "00000")[:6])
+    ``FROM_UNIXTIME(t)`` of the double PyExpLabSys sends: the exact binary value of ``t`` is cut
+    at the microsecond, never rounded (``repr(t)``'s digits may round up: 0.603318 is 0.60331797…)."""
+    numerator, denominator = float(t).as_integer_ratio()
+    s, us = divmod(numerator * 1_000_000 // denominator, 1_000_000)
+    return s, us
 
 
 @functools.lru_cache(maxsize=4096)
