@@ -10,6 +10,7 @@ import sys
 import urllib.request
 
 import pytest
+
 from lab_core.cli import main, make_parser
 from lab_core.registry import default_registry
 from lab_live import LiveConfig

@@ -9,6 +9,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from lab_live.protocol import (
     MAX_TEXT,
     BadMessage,

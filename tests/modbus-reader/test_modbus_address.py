@@ -6,6 +6,7 @@ import math
 import random
 
 import pytest
+
 from lab_modbus.address import NUMERIC, ORDERS, Table, parse_address
 
 

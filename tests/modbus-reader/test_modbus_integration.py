@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from lab_core import ConfigError, Registry
 from lab_core.config import build
 from lab_modbus.address import parse_address

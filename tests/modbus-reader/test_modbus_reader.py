@@ -8,13 +8,14 @@ import socket
 import time
 
 import pytest
+from modbus_helpers import variables
+
 from lab_core import Variable
 from lab_core.testing import ReaderContract
 from lab_modbus.address import NUMERIC, ORDERS, parse_address
 from lab_modbus.planner import plan
 from lab_modbus.reader import ModbusReader
 from lab_modbus.simulator import Simulator
-from modbus_helpers import variables
 
 SAMPLE_VALUES = {
     "int16": -12345, "uint16": 54321, "int32": -1234567890, "uint32": 3_000_000_123,

@@ -8,9 +8,10 @@ import subprocess
 import time
 
 import pytest
+from modbus_helpers import variables
+
 from lab_modbus.reader import ModbusReader
 from lab_modbus.simulator import Simulator
-from modbus_helpers import variables
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -89,15 +89,14 @@ def test_allow_list():
 
 
 def test_client_limit_closes_the_idle_client_for_a_new_one():
-    with Simulator(max_clients=1) as sim:
-        with socket.create_connection(("127.0.0.1", sim.port), timeout=2) as first:
-            first.sendall(b"*OPC?\n")
-            assert first.recv(10) == b"1\n"
-            deadline = time.monotonic() + 5  # the reply is out just before the server marks the slot idle
-            while any(slot.busy for slot in sim._server.slots.all()) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert ask(sim.port, b"*OPC?\n") == b"1\n"  # the idle first one made room for it
-            assert first.recv(10) == b""
+    with Simulator(max_clients=1) as sim, socket.create_connection(("127.0.0.1", sim.port), timeout=2) as first:
+        first.sendall(b"*OPC?\n")
+        assert first.recv(10) == b"1\n"
+        deadline = time.monotonic() + 5  # the reply is out just before the server marks the slot idle
+        while any(slot.busy for slot in sim._server.slots.all()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ask(sim.port, b"*OPC?\n") == b"1\n"  # the idle first one made room for it
+        assert first.recv(10) == b""
 
 
 def test_client_limit_refuses_a_new_one_while_the_only_slot_is_busy():

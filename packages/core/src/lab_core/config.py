@@ -22,7 +22,7 @@ from .model import DEFAULT_DURATION_S, DEFAULT_INTERVAL_MS, DEFAULT_MIN_INTERVAL
 from .options import check_options, check_table, describe_value, did_you_mean, option
 from .registry import Registry
 from .spool import make_spool
-from .status import WATCH_KEYS, WatchSettings
+from .status import WatchSettings
 
 if sys.version_info >= (3, 11):
     import tomllib

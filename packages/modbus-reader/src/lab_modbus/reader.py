@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import attrs
-from lab_core import Reader, Sample, Variable
-from lab_core.options import Example
 from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusException
+
+from lab_core import Reader, Sample, Variable
+from lab_core.options import Example
 
 from .address import Address, Table, parse_address
 from .planner import Key, Limits, Request, one_per_address, plan, sub_request
