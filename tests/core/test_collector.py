@@ -168,6 +168,37 @@ def test_same_interval_contexts_share_their_reads(parts):
     assert 5 <= len(reader.reads_of("s")) <= 7  # one grid, not two
 
 
+def test_a_plan_change_is_read_from_the_next_instant_on(parts):
+    """The worker keeps each merged plan between reads; adding or removing a context replaces it."""
+    collector, reader, _, _ = parts
+    collector.start(Context(1, [var("a")], default_interval_ms=20, min_interval_ms=10))
+    assert wait_for(lambda: len(reader.calls) >= 3)
+    collector.start(Context(2, [var("b")], default_interval_ms=20, min_interval_ms=10))
+    assert wait_for(lambda: reader.calls[-1][1] == ["a", "b"])
+    collector.stop(1)
+    stopped = len(reader.calls)
+    assert wait_for(lambda: len(reader.calls) >= stopped + 3)
+    assert all(names == ["b"] for _, names in reader.calls[stopped + 1:])
+
+
+def test_a_reader_may_keep_the_list_it_is_given(parts):
+    collector, _, writer, _ = parts
+
+    class Hoarding(RecordingReader):
+        def read(self, variables):
+            samples = super().read(variables)
+            variables.clear()  # a reader changing its argument must not change the plan
+            return samples
+
+    collector.close()
+    reader = Hoarding()
+    with Collector({"r": reader}, {"w": writer}) as collector:
+        collector.start(Context(1, [var("a"), var("b")], default_interval_ms=20, min_interval_ms=10))
+        assert wait_for(lambda: len(reader.calls) >= 3)
+    assert all(names == ["a", "b"] for _, names in reader.calls)
+    assert writer.samples and all(s.error is None for s in writer.samples)
+
+
 @given(lateness=st.lists(st.floats(min_value=0.0, max_value=0.2), min_size=1, max_size=200))
 def test_due_instants_stay_on_the_grid_however_late_the_reads(lateness):
     """Drift-free: a late read moves the next instant to the grid's next point, never to now + interval."""

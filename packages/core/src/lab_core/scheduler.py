@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 #: Instants this close together are served by one read.
 MERGE_WINDOW_S = 0.001
 
+#: Merged plans a worker keeps (one per combination of its intervals falling due together).
+MERGED_PLANS_KEPT = 64
+
 #: The interpreter's thread switch interval a collector process runs with (CPython's default is
 #: 5 ms: a reader worker waking up on time could wait that long for the GIL behind a busy thread).
 SWITCH_INTERVAL_S = 0.001
@@ -66,7 +69,8 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-#: ``deliver(samples, writers_by_codename)`` — hands a read's samples on.
+#: ``deliver(samples, writers_by_codename)`` — hands a read's samples on; the mapping is the worker's
+#: (shared by every read of the same plan): read it, never change it.
 Deliver = Callable[[list[Sample], dict[str, frozenset[str]]], None]
 
 
@@ -137,6 +141,8 @@ class ReaderWorker:
         self.clock = clock
         self.stats = ReaderStats()
         self._timers: dict[float, Timer] = {}
+        #: due intervals -> their merged plan; the plans change only in ``add``/``remove``, which clear it
+        self._merged: dict[tuple[float, ...], tuple[tuple[Variable, ...], dict[str, frozenset[str]]]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -158,6 +164,7 @@ class ReaderWorker:
                 if timer is None:  # a new grid starts now: first read at once
                     timer = self._timers[interval] = Timer(interval, origin=now)
                 timer.plans[context_id] = (tuple(variables), writers, min_interval_s)
+            self._merged.clear()
         self._wake.set()
 
     def remove(self, context_id: int) -> None:
@@ -166,6 +173,7 @@ class ReaderWorker:
                 timer.plans.pop(context_id, None)
                 if not timer.plans:
                     del self._timers[interval]
+            self._merged.clear()
         self._wake.set()
 
     @property
@@ -221,7 +229,13 @@ class ReaderWorker:
             due_timers = [t for t in self._timers.values() if t.due <= window]
             if not due_timers:
                 return
-            variables, writers = self._merge(due_timers)
+            key = tuple(t.interval for t in due_timers)
+            merged = self._merged.get(key)
+            if merged is None:
+                if len(self._merged) >= MERGED_PLANS_KEPT:  # many intervals: their combinations are many
+                    self._merged.clear()
+                merged = self._merged[key] = self._merge(due_timers)
+            variables, writers = merged
             for timer in due_timers:
                 self.stats.skipped += timer.advance(now)
         self.stats.lateness.append(now - target)
@@ -235,7 +249,7 @@ class ReaderWorker:
         return max(MERGE_WINDOW_S, self.min_interval_s, min(plans, default=0.0))
 
     @staticmethod
-    def _merge(timers: list[Timer]) -> tuple[list[Variable], dict[str, frozenset[str]]]:
+    def _merge(timers: list[Timer]) -> tuple[tuple[Variable, ...], dict[str, frozenset[str]]]:
         """Each variable once, with the union of the writers of every context that wants it now."""
         variables: dict[str, Variable] = {}
         writers: dict[str, frozenset[str]] = {}
@@ -244,16 +258,16 @@ class ReaderWorker:
                 for variable in plan_variables:
                     variables.setdefault(variable.codename, variable)
                     writers[variable.codename] = writers.get(variable.codename, frozenset()) | plan_writers
-        return list(variables.values()), writers
+        return tuple(variables.values()), writers
 
-    def _read(self, variables: list[Variable]) -> list[Sample]:
+    def _read(self, variables: Sequence[Variable]) -> list[Sample]:
         self.stats.reads += 1
         self.stats.reading_since = time.time()
         try:
             if not self._open:
                 self.reader.open()
                 self._open = True
-            samples = self.reader.read(variables)
+            samples = self.reader.read(list(variables))  # a list of its own: the reader may keep or change it
             samples = (_checked_buffered if getattr(self.reader, "buffered", False) else _checked)(samples, variables)
             self.stats.last_ok_time, self.stats.failing = time.time(), 0
         except Exception as exc:
@@ -266,7 +280,7 @@ class ReaderWorker:
         self.stats.last_read_errors = errors
         return samples
 
-    def _failed(self, variables: list[Variable], exc: Exception) -> list[Sample]:
+    def _failed(self, variables: Sequence[Variable], exc: Exception) -> list[Sample]:
         self.stats.failures += 1
         self.stats.failing += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
@@ -285,7 +299,7 @@ class ReaderWorker:
                 log.exception("reader %s failed to close", self.name)
 
 
-def _checked(samples: object, variables: list[Variable]) -> list[Sample]:
+def _checked(samples: object, variables: Sequence[Variable]) -> list[Sample]:
     """The reader's answer, one sample per variable, coerced to each variable's type."""
     if not isinstance(samples, list) or len(samples) != len(variables):
         got = f"{len(samples)} samples" if isinstance(samples, list) else repr(type(samples))
@@ -298,7 +312,7 @@ def _checked(samples: object, variables: list[Variable]) -> list[Sample]:
     return result
 
 
-def _checked_buffered(samples: object, variables: list[Variable]) -> list[Sample]:
+def _checked_buffered(samples: object, variables: Sequence[Variable]) -> list[Sample]:
     """A buffered reader's answer: any number of samples, each for one of ``variables``."""
     by_codename = {v.codename: v for v in variables}
     if not isinstance(samples, list):
