@@ -347,13 +347,18 @@ def compile_sources() -> None:
                     *map(str, ROOT.glob("packages/*/src"))], check=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that shape the fleet of collectors (bench/mysql_fanin_restart.py takes them too)."""
     parser.add_argument("--collectors", type=int, default=50)
     parser.add_argument("--variables", type=int, default=20, help="codenames per collector")
     parser.add_argument("--interval-ms", type=float, default=100.0)
-    parser.add_argument("--seconds", type=float, default=30.0, help="measured time per phase")
     parser.add_argument("--disk", action="store_true", help="lab with a crash-safe disk spool")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_fleet_arguments(parser)
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured time per phase")
     parser.add_argument("--host", default=os.environ.get("LAB_TEST_MYSQL_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("LAB_TEST_MYSQL_PORT", "3306")))
     parser.add_argument("--user", default=os.environ.get("LAB_TEST_MYSQL_USER", "root"))

@@ -123,11 +123,8 @@ def run(args, server, tmp: Path, jitter: bool) -> tuple[dict[str, float], fanin.
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collectors", type=int, default=50)
-    parser.add_argument("--variables", type=int, default=20, help="codenames per collector")
-    parser.add_argument("--interval-ms", type=float, default=100.0)
+    fanin.add_fleet_arguments(parser)
     parser.add_argument("--down-s", type=float, default=10.0, help="how long the server stays down")
-    parser.add_argument("--disk", action="store_true", help="lab with a crash-safe disk spool")
     args = parser.parse_args()
     fanin.compile_sources()
     load = [("start", os.getloadavg())]
