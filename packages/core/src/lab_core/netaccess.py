@@ -187,8 +187,8 @@ class GuardedServer:
     """Mixin for a ``socketserver`` server: ``allow`` says who may connect, ``slots`` how many.
 
     The server calls :meth:`guard` in its ``__init__``; its handler calls
-    ``server.slot_of(request).working()`` once a request is in, so that the connection
-    is not closed for another one (one that has sent nothing yet is idle: the first to go).
+    ``server.working(request)`` once a request is in, so that the connection is not
+    closed for another one (one that has sent nothing yet is idle: the first to go).
     """
 
     def guard(self, allow: AllowList, refusals: RefusalLog, max_connections: int, max_per_peer: int) -> None:
@@ -212,6 +212,12 @@ class GuardedServer:
     def slot_of(self, request) -> Slot | None:
         with self._slot_lock:
             return self._slot_by_request.get(request)
+
+    def working(self, request) -> None:
+        """The request on this connection is in: it is not to be closed for a newcomer."""
+        slot = self.slot_of(request)
+        if slot is not None:
+            slot.working()
 
     def shutdown_request(self, request) -> None:
         with self._slot_lock:

@@ -281,9 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(head=True)
 
     def _answer(self, head: bool) -> None:
-        slot = self.server.slot_of(self.request)
-        if slot is not None:
-            slot.working()  # the request is in: not to be closed for a newcomer
+        self.server.working(self.request)
         path = urlsplit(self.path).path
         try:
             code, kind, body = self._route(path)

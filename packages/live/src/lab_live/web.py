@@ -97,9 +97,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         parsed = super().parse_request()
         self.connection.settimeout(self.server.write_timeout)  # the request is in: now the reply's timeout
-        slot = self.server.slot_of(self.request)
-        if slot is not None:
-            slot.working()  # an event stream stays busy until it ends: never closed for a newcomer
+        self.server.working(self.request)  # an event stream stays busy until it ends: never closed for a newcomer
         return parsed
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
