@@ -47,8 +47,7 @@ def split_time(t: float) -> tuple[int, int]:
     ``FROM_UNIXTIME(t)`` of the double PyExpLabSys sends: the exact binary value of ``t`` is cut
     at the microsecond, never rounded (``repr(t)``'s digits may round up: 0.603318 is 0.60331797…)."""
     numerator, denominator = float(t).as_integer_ratio()
-    s, us = divmod(numerator * 1_000_000 // denominator, 1_000_000)
-    return s, us
+    return divmod(numerator * 1_000_000 // denominator, 1_000_000)
 
 
 @functools.lru_cache(maxsize=4096)
